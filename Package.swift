@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "netns-tracer",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "netns-tracer", targets: ["netns-tracer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // The event layout, straight from bpf/netns_event.h: the one definition both sides use.
+        .systemLibrary(name: "CNetnsEvent", path: "Sources/CNetnsEvent"),
+        // libbpf, libelf and zlib from the system (Debian: libbpf-dev libelf-dev zlib1g-dev).
+        .systemLibrary(name: "CLibBPF", path: "Sources/CLibBPF"),
+
+        // Pure: events in, namespace lifetimes and metrics out. No I/O, no clock.
+        .target(name: "NetnsCore", dependencies: ["CNetnsEvent"]),
+
+        // Swift over libbpf: objects, programs, links, maps, the ring buffer, typed errors.
+        .target(name: "BPFKit", dependencies: ["CLibBPF"]),
+
+        // bpf/*.bpf.c, compiled by the toolchain's clang during the build and embedded.
+        .target(name: "BPFObjects", plugins: ["EmbedBPF"]),
+        .executableTarget(name: "bpf-embed", path: "Sources/bpf-embed"),
+        .plugin(name: "EmbedBPF", capability: .buildTool(), dependencies: ["bpf-embed"]),
+
+        // The shells: probe-set selection, discovery, the ring-buffer pipeline, HTTP export.
+        .target(
+            name: "NetnsAgent",
+            dependencies: [
+                "NetnsCore", "BPFKit", "BPFObjects", "CNetnsEvent",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "netns-tracer",
+            dependencies: [
+                "NetnsAgent", "NetnsCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "NetnsCoreTests", dependencies: ["NetnsCore", "CNetnsEvent"]),
+        .testTarget(name: "NetnsAgentTests", dependencies: ["NetnsAgent", "NetnsCore"]),
+        // Root only: the real agent on the real kernel, with real namespaces.
+        .testTarget(name: "IntegrationTests", dependencies: ["NetnsAgent", "NetnsCore"]),
+    ]
+)

@@ -1,0 +1,63 @@
+import CLibBPF
+import Glibc
+
+/// One program of a loaded `BPFObject`. Valid while its object lives.
+public struct BPFProgram: @unchecked Sendable {
+    // libbpf's program handle; the calls made through it here only read it or attach it.
+    let handle: OpaquePointer
+
+    /// The function name in the C source.
+    public var name: String { String(cString: bpf_program__name(handle)) }
+    /// The ELF section, which names the hook: "tracepoint/syscalls/sys_exit_unshare".
+    public var section: String { String(cString: bpf_program__section_name(handle)) }
+
+    /// Attaches the program where its section says.
+    public func attach() throws(BPFError) -> BPFLink {
+        let link = try libbpfCall("attach '\(name)' (\(section))", bpf_program__attach(handle))
+        return BPFLink(handle: link)
+    }
+
+    /// Runs the program once with an empty context (BPF_PROG_TEST_RUN), for programs that
+    /// are not attached anywhere but called on demand. Returns the program's return value.
+    @discardableResult
+    public func run() throws(BPFError) -> UInt32 {
+        var options = bpf_test_run_opts()
+        options.sz = MemoryLayout<bpf_test_run_opts>.size
+        try libbpfCall("run '\(name)'", bpf_prog_test_run_opts(bpf_program__fd(handle), &options))
+        return options.retval
+    }
+
+    /// Runs an iterator program over everything it iterates, discarding its text output.
+    public func iterate() throws(BPFError) {
+        let link = try libbpfCall("attach iterator '\(name)'", bpf_program__attach_iter(handle, nil))
+        defer { bpf_link__destroy(link) }
+        let fd = bpf_iter_create(bpf_link__fd(link))
+        try libbpfCall("create iterator '\(name)'", fd)
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count == 0 { return }
+            if count < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw BPFError(operation: "read iterator '\(name)'", code: errno)
+            }
+        }
+    }
+}
+
+/// An attached program. Detaches when released, or at `detach()`.
+public final class BPFLink: @unchecked Sendable {
+    // Guarded by being touched only at detach, which callers serialise (one owner).
+    private var handle: OpaquePointer?
+
+    init(handle: OpaquePointer) { self.handle = handle }
+
+    deinit { detach() }
+
+    /// Detaches the program now.
+    public func detach() {
+        if let handle { bpf_link__destroy(handle) }
+        handle = nil
+    }
+}

@@ -1,0 +1,7 @@
+#ifndef CLIBBPF_SHIM_H
+#define CLIBBPF_SHIM_H
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#endif

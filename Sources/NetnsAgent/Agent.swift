@@ -1,0 +1,167 @@
+import BPFKit
+import Glibc
+import Logging
+import NIOCore
+import NetnsCore
+import ServiceLifecycle
+import Synchronization
+
+/// How the agent runs.
+public struct AgentConfiguration: Sendable {
+    /// The default port of the HTTP endpoint.
+    public static let defaultPort = 9756
+
+    /// Address to serve `/metrics` and `/namespaces` on.
+    public var listenHost: String = "0.0.0.0"
+    /// Port to serve on (0 picks a free one).
+    public var listenPort: Int = AgentConfiguration.defaultPort
+    /// Which probe sets to try.
+    public var probeMode: ProbeMode = .auto
+    /// Kernel-side buffer and map sizes.
+    public var probeLimits = ProbeLimits()
+    /// How much history the aggregator keeps.
+    public var aggregatorLimits = Aggregator.Limits()
+    /// How often every tracked namespace's refcounts are re-read.
+    public var refreshInterval: Duration = .seconds(2)
+
+    /// Creates the default configuration.
+    public init() {}
+}
+
+/// The agent: probes attached to the kernel, events flowing into the aggregator, metrics and
+/// namespaces served over HTTP until a graceful shutdown, then everything detached.
+public final class Agent: Service {
+    private let configuration: AgentConfiguration
+    private let logger: Logger
+    private let onReady: @Sendable (SocketAddress?) -> Void
+    /// Set once discovery is applied: until then the endpoints answer 503.
+    private let ready = Atomic<Bool>(false)
+
+    /// Creates an agent; `onReady` is called once it serves, with the bound address.
+    public init(configuration: AgentConfiguration, logger: Logger,
+                onReady: @escaping @Sendable (SocketAddress?) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        try Preflight.check()
+        if !Preflight.ensureTracefs() {
+            logger.warning("tracefs is not mounted at /sys/kernel/tracing and could not be mounted; tracepoints will not attach")
+        }
+        let logger = self.logger
+        LibBPFLog.install { level, message in
+            logger.debug("\(message)", metadata: ["level": "\(level)"])
+        }
+
+        let clock = ClockMapping.now()
+        let state = AgentState(aggregator: Aggregator(limits: configuration.aggregatorLimits))
+        let exporter = try await startExporter(state: state, clock: clock)
+
+        let probes: ProbeSet
+        do {
+            probes = try ProbeSet.attachFirst(of: configuration.probeMode, limits: configuration.probeLimits) { failure in
+                logger.notice("skipping probe set", metadata: ["reason": "\(failure)"])
+            }
+        } catch {
+            await exporter.stop()
+            throw AgentStartError.noProbeSet(error)
+        }
+        logger.info("probes attached", metadata: ["mode": "\(probes.kind)"])
+        state.update { $0.probeSet = probes.kind }
+
+        let pump = try EventPump(probes: probes, state: state) { error in
+            logger.error("ring buffer reader stopped", metadata: ["error": "\(error)"])
+        }
+        do {
+            try discover(probes: probes, state: state)
+            await pump.catchUp()
+        } catch {
+            await pump.stop()
+            probes.detach()
+            await exporter.stop()
+            throw error
+        }
+        ready.store(true, ordering: .releasing)
+        let snapshot = state.snapshot()
+        logger.info("serving", metadata: [
+            "address": "\(exporter.localAddress.map { "\($0)" } ?? "?")",
+            "alive": "\(snapshot.aggregator.count(.alive))",
+            "dying": "\(snapshot.aggregator.count(.dying))",
+        ])
+        onReady(exporter.localAddress)
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [configuration] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: configuration.refreshInterval)
+                    Self.refresh(probes: probes, state: state, logger: logger)
+                }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+
+        logger.info("shutting down")
+        await exporter.stop()
+        probes.detach()
+        await pump.stop()
+        logger.info("probes detached")
+    }
+
+    private func startExporter(state: AgentState, clock: ClockMapping) async throws -> HTTPExporter {
+        let address = "\(configuration.listenHost):\(configuration.listenPort)"
+        let router: HTTPExporter.Router = { [self] path in
+            guard ready.load(ordering: .acquiring) else {
+                return HTTPReply(status: .serviceUnavailable, contentType: "text/plain", body: "starting\n")
+            }
+            switch path {
+            case "/metrics":
+                return HTTPReply(status: .ok, contentType: MetricsExposition.contentType,
+                                 body: MetricsExposition.render(state.snapshot()))
+            case "/namespaces":
+                let aggregator = state.snapshot().aggregator
+                return HTTPReply(status: .ok, contentType: NamespacesDocument.contentType,
+                                 body: NamespacesDocument.render(aggregator, clock: clock, now: ClockMapping.monotonicNow()))
+            case "/":
+                return HTTPReply(status: .ok, contentType: "text/plain",
+                                 body: "netns-tracer: GET /metrics (Prometheus) or /namespaces (JSON)\n")
+            default:
+                return nil
+            }
+        }
+        do {
+            return try await HTTPExporter.start(host: configuration.listenHost, port: configuration.listenPort, router: router)
+        } catch let error as IOError {
+            let reason = error.errnoCode == EADDRINUSE
+                ? "the address is already in use (is another netns-tracer running? choose another with --listen)"
+                : "\(error)"
+            throw AgentStartError.listen(address: address, reason: reason)
+        } catch {
+            throw AgentStartError.listen(address: address, reason: "\(error)")
+        }
+    }
+
+    private func discover(probes: ProbeSet, state: AgentState) throws(AgentStartError) {
+        let pins = NamespacePins()
+        defer { pins.close() }
+        do {
+            try probes.discover(holding: pins)
+        } catch {
+            throw .discovery("\(error)")
+        }
+        state.update { $0.discoveryPasses += 1 }
+        logger.debug("discovery pass done", metadata: ["pinnedPaths": "\(pins.paths)"])
+    }
+
+    private static func refresh(probes: ProbeSet, state: AgentState, logger: Logger) {
+        do {
+            try probes.refresh()
+            let statistics = try probes.statistics()
+            state.update { $0.probeStatistics = statistics }
+        } catch {
+            logger.warning("refresh failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import BPFKit
+import Dispatch
+import NetnsCore
+import Synchronization
+
+/// Moves events from the ring buffer into the `AgentState`, on a thread of its own (polling
+/// blocks, and the cooperative pool has only as many threads as cores).
+public final class EventPump: Sendable {
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    /// Completed polls; `catchUp` waits for it to move.
+    private let polls = Atomic<UInt64>(0)
+
+    /// Starts reading `probes`' ring buffer into `state`.
+    public init(probes: ProbeSet, state: AgentState, onError: @escaping @Sendable (BPFError) -> Void) throws(BPFError) {
+        let batch = EventBatch()
+        let reader = try RingBufferReader(map: probes.events) { bytes in batch.add(bytes) }
+        let thread = DispatchQueue(label: "netns-tracer.ring-buffer")
+        // The queue owns `reader` and `batch` from here on: only its closure touches them.
+        nonisolated(unsafe) let ownedReader = reader
+        thread.async { [self] in
+            while !stopRequested.load(ordering: .relaxed) {
+                do throws(BPFError) {
+                    try ownedReader.poll(timeoutMilliseconds: 100)
+                } catch {
+                    onError(error)
+                    stopRequested.store(true, ordering: .relaxed)
+                }
+                batch.flush(into: state)
+                polls.add(1, ordering: .releasing)
+            }
+            _ = try? ownedReader.drain()
+            batch.flush(into: state)
+            finished.signal()
+        }
+    }
+
+    /// Returns once every event already in the ring buffer has been applied to the state.
+    public func catchUp() async {
+        // A poll that starts after this point consumes everything written before it.
+        let start = polls.load(ordering: .acquiring)
+        while polls.load(ordering: .acquiring) < start + 2, !stopRequested.load(ordering: .relaxed) {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Stops reading after consuming what is in the buffer, and waits for the thread.
+    public func stop() async {
+        stopRequested.store(true, ordering: .relaxed)
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { [finished] in
+                finished.wait()
+                continuation.resume()
+            }
+        }
+    }
+}
+
+/// Events decoded during one poll, applied to the state in one lock.
+private final class EventBatch: @unchecked Sendable {
+    // Touched only by the pump's queue.
+    private var events: [NetnsEvent] = []
+    private var decodeErrors = 0
+
+    func add(_ bytes: UnsafeRawBufferPointer) {
+        do {
+            events.append(try NetnsEvent(wire: bytes))
+        } catch {
+            decodeErrors += 1
+        }
+    }
+
+    func flush(into state: AgentState) {
+        guard !events.isEmpty || decodeErrors > 0 else { return }
+        state.ingest(events, decodeErrors: decodeErrors)
+        events.removeAll(keepingCapacity: true)
+        decodeErrors = 0
+    }
+}

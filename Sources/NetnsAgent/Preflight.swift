@@ -1,0 +1,57 @@
+import Glibc
+
+/// Why the agent cannot start, in one sentence a user can act on.
+public enum AgentStartError: Error, CustomStringConvertible {
+    case notPrivileged
+    case noBTF(path: String)
+    case listen(address: String, reason: String)
+    case noProbeSet(NoProbeSetError)
+    case discovery(String)
+
+    public var description: String {
+        switch self {
+        case .notPrivileged:
+            "netns-tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF programs; run it with sudo"
+        case .noBTF(let path):
+            "this kernel exposes no BTF type information (\(path) is missing); netns-tracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+        case .listen(let address, let reason):
+            "cannot listen on \(address): \(reason)"
+        case .noProbeSet(let error):
+            error.description
+        case .discovery(let reason):
+            "discovery of existing namespaces failed: \(reason)"
+        }
+    }
+}
+
+/// Checks, before anything is loaded, what the agent needs from the host.
+public enum Preflight {
+    static let capSysAdmin = 21, capPerfmon = 38, capBPF = 39
+
+    /// Fails with a clear reason if the process cannot load BPF or the kernel has no BTF.
+    public static func check(btfPath: String = "/sys/kernel/btf/vmlinux", statusPath: String = "/proc/self/status") throws(AgentStartError) {
+        let capabilities = effectiveCapabilities(statusPath: statusPath)
+        let privileged = capabilities.map { caps in
+            caps.contains(capSysAdmin) && (caps.contains(capBPF) || geteuid() == 0)
+        } ?? (geteuid() == 0)
+        guard privileged else { throw .notPrivileged }
+        guard access(btfPath, R_OK) == 0 else { throw .noBTF(path: btfPath) }
+    }
+
+    /// Mounts tracefs where libbpf looks for tracepoints, if nothing is mounted there.
+    /// Returns false if it is absent and could not be mounted (tracepoint attach will say so).
+    @discardableResult
+    public static func ensureTracefs(at path: String = "/sys/kernel/tracing") -> Bool {
+        if access("\(path)/events", F_OK) == 0 { return true }
+        return mount("nodev", path, "tracefs", 0, nil) == 0
+    }
+
+    /// The set of effective capability numbers, from `CapEff` in /proc/self/status.
+    static func effectiveCapabilities(statusPath: String) -> Set<Int>? {
+        guard let status = readSmallFile(statusPath),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingPrefix(while: \.isWhitespace), radix: 16)
+        else { return nil }
+        return Set((0..<64).filter { mask & (1 << UInt64($0)) != 0 })
+    }
+}

@@ -1,0 +1,129 @@
+import BPFKit
+import BPFObjects
+import CNetnsEvent
+import FoundationEssentials
+import Glibc
+
+/// Sizes of the kernel-side buffers and maps, set before the programs load.
+public struct ProbeLimits: Sendable, Hashable {
+    /// Ring buffer size in bytes (a power of two, at least one page).
+    public var ringBufferBytes: UInt32
+    /// How many namespaces the kernel side can follow at once.
+    public var trackedNamespaces: UInt32
+
+    /// Creates limits; the defaults hold about 40,000 events and 256 Ki namespaces.
+    public init(ringBufferBytes: UInt32 = 4 << 20, trackedNamespaces: UInt32 = 1 << 18) {
+        self.ringBufferBytes = ringBufferBytes
+        self.trackedNamespaces = trackedNamespaces
+    }
+}
+
+/// Why a probe set could not be used.
+public struct ProbeSetError: Error, CustomStringConvertible {
+    /// The set that failed.
+    public var kind: ProbeSetKind
+    /// The libbpf failure.
+    public var underlying: BPFError
+
+    public var description: String { "\(kind) probe set: \(underlying)" }
+}
+
+/// A probe set loaded into the kernel and attached: the source of every event.
+///
+/// Owns the BPF object and its links; releasing it (or `detach()`) removes every program
+/// from the kernel. Its methods are called from one task at a time.
+public final class ProbeSet: @unchecked Sendable {
+    /// Which set this is.
+    public let kind: ProbeSetKind
+    private let object: BPFObject
+    private var links: [BPFLink]
+    private let refreshProgram: BPFProgram
+    private let taskDiscovery: BPFProgram
+    private let fileDiscovery: BPFProgram
+    /// The ring buffer the programs write events to.
+    public let events: BPFMap
+    private let stats: BPFMap
+
+    /// Loads and attaches one probe set.
+    public init(kind: ProbeSetKind, limits: ProbeLimits) throws(ProbeSetError) {
+        self.kind = kind
+        do throws(BPFError) {
+            guard let base64 = EmbeddedBPFObjects.base64ByName[kind.rawValue],
+                  let elf = Data(base64Encoded: base64)
+            else { throw BPFError(operation: "find embedded object '\(kind)'", code: ENOENT) }
+            let object = try BPFObject(name: kind.rawValue, elf: elf)
+            try object.setMaxEntries(limits.ringBufferBytes, ofMap: "events")
+            try object.setMaxEntries(limits.trackedNamespaces, ofMap: "tracked")
+            try object.load()
+            var links: [BPFLink] = []
+            for program in object.programs where Self.attachesAtLoad(program) {
+                links.append(try program.attach())
+            }
+            self.object = object
+            self.links = links
+            self.refreshProgram = try object.program(named: "refresh")
+            self.taskDiscovery = try object.program(named: "discover_tasks")
+            self.fileDiscovery = try object.program(named: "discover_files")
+            self.events = try object.map(named: "events")
+            self.stats = try object.map(named: "stats")
+        } catch {
+            throw ProbeSetError(kind: kind, underlying: error)
+        }
+    }
+
+    /// Iterators and `refresh` run on demand; every other program has a hook to attach to.
+    private static func attachesAtLoad(_ program: BPFProgram) -> Bool {
+        let section = program.section
+        return !section.hasPrefix("iter/") && section != "raw_tp"
+    }
+
+    /// Re-reads every tracked namespace's refcounts; changes arrive as events.
+    public func refresh() throws(BPFError) {
+        try refreshProgram.run()
+    }
+
+    /// Reports every namespace that a task uses or a file holds and that is not tracked yet.
+    /// Namespaces pinned only by a bind mount are found while `pins` holds them open.
+    public func discover(holding pins: NamespacePins) throws(BPFError) {
+        try withExtendedLifetime(pins) { () throws(BPFError) in
+            try taskDiscovery.iterate()
+            try fileDiscovery.iterate()
+        }
+    }
+
+    /// The kernel side's failure counters.
+    public func statistics() throws(BPFError) -> ProbeStatistics {
+        ProbeStatistics(
+            eventsLost: try stats.perCPUSum(at: NETNS_STAT_RINGBUF_FULL.rawValue),
+            trackedMapFull: try stats.perCPUSum(at: NETNS_STAT_TRACKED_FULL.rawValue),
+            pendingMapFull: try stats.perCPUSum(at: NETNS_STAT_PENDING_FULL.rawValue),
+            readFailures: try stats.perCPUSum(at: NETNS_STAT_READ_FAILED.rawValue)
+        )
+    }
+
+    /// Removes every program from its hook now.
+    public func detach() {
+        links.forEach { $0.detach() }
+        links.removeAll()
+    }
+}
+
+/// Counters the BPF programs keep of what they could not do.
+public struct ProbeStatistics: Sendable, Hashable {
+    /// Events dropped because the ring buffer was full.
+    public var eventsLost: UInt64 = 0
+    /// Namespaces that could not be tracked because the map was full.
+    public var trackedMapFull: UInt64 = 0
+    /// Namespace-creating syscalls that could not be followed because the map was full.
+    public var pendingMapFull: UInt64 = 0
+    /// Kernel reads that failed (the value was reported as unknown).
+    public var readFailures: UInt64 = 0
+
+    /// Creates statistics.
+    public init(eventsLost: UInt64 = 0, trackedMapFull: UInt64 = 0, pendingMapFull: UInt64 = 0, readFailures: UInt64 = 0) {
+        self.eventsLost = eventsLost
+        self.trackedMapFull = trackedMapFull
+        self.pendingMapFull = pendingMapFull
+        self.readFailures = readFailures
+    }
+}

@@ -1,0 +1,191 @@
+/// Reconstructs namespace lifetimes from the kernel's events.
+///
+/// A pure, deterministic state machine: events in, records and counters out; it reads no
+/// clock and does no I/O. Events may arrive out of order (the ring buffer is filled from
+/// every CPU), may be about namespaces created before the agent started, and may repeat;
+/// each fact is counted once, when first seen, whatever the order.
+public struct Aggregator: Sendable {
+    /// Limits that keep memory bounded however long the agent runs.
+    public struct Limits: Sendable, Hashable {
+        /// How many freed namespaces to keep as history (oldest dropped first).
+        public var freedHistory: Int
+        /// How many setup results to hold for namespaces whose creation is not seen yet.
+        public var pendingSetups: Int
+
+        /// Creates limits.
+        public init(freedHistory: Int = 1024, pendingSetups: Int = 1024) {
+            self.freedHistory = freedHistory
+            self.pendingSetups = pendingSetups
+        }
+    }
+
+    /// Totals since the agent started.
+    public struct Counters: Sendable, Hashable {
+        /// Namespaces whose creation was seen.
+        public var created: UInt64 = 0
+        /// Attempts to create a namespace that failed.
+        public var setupFailures: UInt64 = 0
+        /// Namespaces whose last active reference was seen dropped.
+        public var released: UInt64 = 0
+        /// Namespaces whose memory was seen released.
+        public var freed: UInt64 = 0
+        /// Namespaces found by discovery (older than the agent).
+        public var discovered: UInt64 = 0
+        /// cleanup_net batches seen to end.
+        public var cleanupBatches: UInt64 = 0
+        /// Events by kind.
+        public var eventsByKind: [NetnsEvent.Kind: UInt64] = [:]
+        /// Events that named no namespace although their kind needs one (cookie 0).
+        public var invalidEvents: UInt64 = 0
+        /// Freed namespaces dropped from the history to respect `Limits.freedHistory`.
+        public var historyEvictions: UInt64 = 0
+    }
+
+    /// The limits this aggregator keeps to.
+    public let limits: Limits
+    /// Every namespace known, alive, dying or recently freed, by cookie.
+    public private(set) var namespaces: [UInt64: NamespaceRecord] = [:]
+    /// Totals since the agent started.
+    public private(set) var counters = Counters()
+    /// Number of namespaces in each state, kept as records change.
+    public private(set) var stateCounts: [NamespaceState: Int] = [:]
+    /// Seconds from creation to release, for namespaces whose creation was seen.
+    public private(set) var lifetimes = Histogram(upperBounds: Histogram.lifetimeBounds)
+    /// Seconds each cleanup_net batch ran.
+    public private(set) var cleanupDurations = Histogram(upperBounds: Histogram.cleanupBounds)
+    /// The newest event timestamp seen: the aggregator's notion of "now".
+    public private(set) var latestTimestamp: UInt64 = 0
+
+    private var freedOrder = FIFOQueue<UInt64>()
+    private var pendingSetups: [UInt64: Int32] = [:]
+    private var pendingSetupOrder = FIFOQueue<UInt64>()
+    private var cleanupStartedAt: UInt64?
+
+    /// Creates an empty aggregator.
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// The number of namespaces in `state`.
+    public func count(_ state: NamespaceState) -> Int { stateCounts[state, default: 0] }
+
+    /// Applies a batch of events in order.
+    public mutating func apply<Events: Sequence<NetnsEvent>>(_ events: Events) {
+        for event in events { apply(event) }
+    }
+
+    /// Applies one event.
+    public mutating func apply(_ event: NetnsEvent) {
+        counters.eventsByKind[event.kind, default: 0] += 1
+        latestTimestamp = max(latestTimestamp, event.timestamp)
+        switch event.kind {
+        case .createFailed:
+            counters.setupFailures += 1
+        case .cleanupStart:
+            cleanupStartedAt = event.timestamp
+        case .cleanupEnd:
+            counters.cleanupBatches += 1
+            if let start = cleanupStartedAt, event.timestamp >= start {
+                cleanupDurations.observe(seconds(event.timestamp - start))
+            }
+            cleanupStartedAt = nil
+        case .created, .setup, .released, .freed, .discovered, .refs:
+            guard event.cookie != 0 else {
+                counters.invalidEvents += 1
+                return
+            }
+            applyNamespaceEvent(event)
+        }
+    }
+
+    private mutating func applyNamespaceEvent(_ event: NetnsEvent) {
+        if event.kind == .setup, namespaces[event.cookie] == nil {
+            holdSetupResult(event)
+            return
+        }
+        if event.kind == .refs, namespaces[event.cookie] == nil {
+            return  // a reading of a namespace already dropped from history
+        }
+        let old = namespaces[event.cookie]
+        var record = old ?? NamespaceRecord(cookie: event.cookie, inum: event.inum)
+        if record.inum == 0 { record.inum = event.inum }
+        if let setup = pendingSetups.removeValue(forKey: event.cookie) { record.setupResult = setup }
+        if let refs = event.refs, event.timestamp >= record.refsReadAt ?? 0 {
+            record.refs = refs
+            record.refsReadAt = event.timestamp
+        }
+        switch event.kind {
+        case .created where record.createdAt == nil:
+            counters.created += 1
+            record.createdAt = event.timestamp
+            record.creator = event.task
+        case .discovered where record.createdAt == nil && record.discoveredAt == nil:
+            counters.discovered += 1
+            record.discoveredAt = event.timestamp
+            record.discoveredHolder = event.task
+            if event.refs?.active == 0 { markReleased(&record, at: event.timestamp) }
+        case .setup:
+            record.setupResult = event.result
+        case .released:
+            markReleased(&record, at: event.timestamp)
+        case .freed:
+            markReleased(&record, at: event.timestamp)  // a free implies the release
+            if record.freedAt == nil {
+                counters.freed += 1
+                record.freedAt = event.timestamp
+            }
+        default:
+            break
+        }
+        commit(record, replacing: old)
+    }
+
+    private mutating func markReleased(_ record: inout NamespaceRecord, at time: UInt64) {
+        guard record.releasedAt == nil else { return }
+        counters.released += 1
+        record.releasedAt = time
+    }
+
+    /// Stores a changed record and keeps the state counts, the lifetime histogram and the
+    /// freed history in step with it.
+    private mutating func commit(_ record: NamespaceRecord, replacing old: NamespaceRecord?) {
+        namespaces[record.cookie] = record
+        if let created = record.createdAt, let released = record.releasedAt,
+           old?.createdAt == nil || old?.releasedAt == nil {
+            // Both ends known for the first time, whichever event arrived second.
+            lifetimes.observe(released >= created ? seconds(released - created) : 0)
+        }
+        let before = old?.state
+        let after = record.state
+        guard before != after else { return }
+        if let before { stateCounts[before, default: 0] -= 1 }
+        stateCounts[after, default: 0] += 1
+        if after == .freed { rememberFreed(record.cookie) }
+    }
+
+    private mutating func rememberFreed(_ cookie: UInt64) {
+        freedOrder.append(cookie)
+        while freedOrder.count > limits.freedHistory, let oldest = freedOrder.popFirst() {
+            if namespaces.removeValue(forKey: oldest) != nil {
+                stateCounts[.freed, default: 0] -= 1
+                counters.historyEvictions += 1
+            }
+        }
+    }
+
+    private mutating func holdSetupResult(_ event: NetnsEvent) {
+        guard event.result == 0 else { return }  // a failed setup never becomes a namespace
+        if pendingSetups.updateValue(event.result, forKey: event.cookie) == nil {
+            pendingSetupOrder.append(event.cookie)
+        }
+        while pendingSetupOrder.count > limits.pendingSetups, let oldest = pendingSetupOrder.popFirst() {
+            pendingSetups[oldest] = nil
+        }
+    }
+}
+
+/// Nanoseconds to seconds.
+@inline(__always)
+func seconds(_ nanoseconds: UInt64) -> Double {
+    Double(nanoseconds) / 1_000_000_000
+}

@@ -1,0 +1,52 @@
+/// Where a namespace is in its life.
+public enum NamespaceState: String, Sendable, Hashable, CaseIterable {
+    /// In use: its active count is above zero.
+    case alive
+    /// Released (last active reference gone) but its memory is not freed yet.
+    case dying
+    /// Its memory is released; kept for a while as history.
+    case freed
+}
+
+/// Everything the agent knows about one network namespace, keyed by its cookie.
+/// Times are CLOCK_MONOTONIC nanoseconds, as the events carry them.
+public struct NamespaceRecord: Sendable, Hashable {
+    /// The namespace's identity, unique per boot.
+    public let cookie: UInt64
+    /// Its inode number (what `/proc/PID/ns/net` and `lsns` show).
+    public var inum: UInt32
+    /// When it was created, if the agent saw the creation.
+    public var createdAt: UInt64?
+    /// When the discovery pass found it, for namespaces older than the agent.
+    public var discoveredAt: UInt64?
+    /// When its last active reference was dropped.
+    public var releasedAt: UInt64?
+    /// When its memory was released.
+    public var freedAt: UInt64?
+    /// The task that created it, if the agent saw the creation.
+    public var creator: TaskIdentity?
+    /// A task that held it when it was discovered.
+    public var discoveredHolder: TaskIdentity?
+    /// The last refcounts read, and when.
+    public var refs: RefCounts?
+    /// When `refs` was read.
+    public var refsReadAt: UInt64?
+    /// What setup_net returned, where the probe set sees it.
+    public var setupResult: Int32?
+
+    /// Creates a record that knows only the namespace's identity.
+    public init(cookie: UInt64, inum: UInt32) {
+        self.cookie = cookie
+        self.inum = inum
+    }
+
+    /// Where the namespace is in its life, from what has been seen of it.
+    public var state: NamespaceState {
+        if freedAt != nil { return .freed }
+        if releasedAt != nil { return .dying }
+        return .alive
+    }
+
+    /// When the agent first knew of it: creation, or discovery.
+    public var firstSeenAt: UInt64? { createdAt ?? discoveredAt }
+}

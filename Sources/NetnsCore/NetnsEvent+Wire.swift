@@ -1,0 +1,66 @@
+import CNetnsEvent
+
+/// Why bytes could not be decoded into an event.
+public enum EventDecodingError: Error, Hashable, CustomStringConvertible {
+    /// Fewer bytes than one `struct netns_event`.
+    case truncated(byteCount: Int)
+    /// A kind this version does not know.
+    case unknownKind(UInt32)
+
+    public var description: String {
+        switch self {
+        case .truncated(let count):
+            "event record is \(count) bytes, expected \(NetnsEvent.wireSize)"
+        case .unknownKind(let kind):
+            "event record has unknown kind \(kind)"
+        }
+    }
+}
+
+extension NetnsEvent {
+    /// The size of one record on the ring buffer and in recorded files.
+    public static let wireSize = MemoryLayout<netns_event>.size
+
+    /// Decodes one record as the BPF programs wrote it. Bytes are untrusted: a short record
+    /// or an unknown kind is an error, never a crash.
+    public init(wire bytes: UnsafeRawBufferPointer) throws(EventDecodingError) {
+        guard bytes.count >= Self.wireSize else { throw .truncated(byteCount: bytes.count) }
+        let raw = bytes.loadUnaligned(as: netns_event.self)
+        guard let kind = Kind(rawValue: raw.kind) else { throw .unknownKind(raw.kind) }
+        let refs: RefCounts? =
+            raw.active_refs == NETNS_REFS_UNKNOWN || raw.passive_refs == NETNS_REFS_UNKNOWN
+            ? nil : RefCounts(active: raw.active_refs, passive: raw.passive_refs)
+        let comm = withUnsafeBytes(of: raw.comm) { commBytes in
+            let length = commBytes.firstIndex(of: 0) ?? commBytes.count
+            return String(decoding: commBytes.prefix(length), as: UTF8.self)
+        }
+        self.init(
+            kind: kind, timestamp: raw.timestamp_ns, cookie: raw.cookie, inum: raw.inum,
+            refs: refs,
+            task: TaskIdentity(pid: raw.pid, tid: raw.tid, comm: comm, cgroupID: raw.cgroup_id),
+            result: raw.result, source: raw.source
+        )
+    }
+
+    /// The record as the BPF programs would have written it (for recordings and tests).
+    public var wire: [UInt8] {
+        var raw = netns_event()
+        raw.timestamp_ns = timestamp
+        raw.cookie = cookie
+        raw.cgroup_id = task.cgroupID
+        raw.kind = kind.rawValue
+        raw.inum = inum
+        raw.active_refs = refs?.active ?? NETNS_REFS_UNKNOWN
+        raw.passive_refs = refs?.passive ?? NETNS_REFS_UNKNOWN
+        raw.pid = task.pid
+        raw.tid = task.tid
+        raw.result = result
+        raw.source = source
+        withUnsafeMutableBytes(of: &raw.comm) { comm in
+            for (index, byte) in task.comm.utf8.prefix(comm.count - 1).enumerated() {
+                comm[index] = byte
+            }
+        }
+        return withUnsafeBytes(of: raw) { Array($0) }
+    }
+}

@@ -1,0 +1,99 @@
+import CNetnsEvent
+
+/// One thing the kernel reported about network namespaces, decoded from the
+/// `struct netns_event` that bpf/netns_event.h defines for both sides.
+public struct NetnsEvent: Sendable, Hashable {
+    /// What happened; raw values are those of `enum netns_event_kind`.
+    public enum Kind: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+        case created = 1
+        case createFailed = 2
+        case setup = 3
+        case released = 4
+        case freed = 5
+        case discovered = 6
+        case refs = 7
+        case cleanupStart = 8
+        case cleanupEnd = 9
+
+        /// The name used in metric labels and logs.
+        public var description: String {
+            switch self {
+            case .created: "created"
+            case .createFailed: "create_failed"
+            case .setup: "setup"
+            case .released: "released"
+            case .freed: "freed"
+            case .discovered: "discovered"
+            case .refs: "refs"
+            case .cleanupStart: "cleanup_start"
+            case .cleanupEnd: "cleanup_end"
+            }
+        }
+    }
+
+    /// What happened.
+    public var kind: Kind
+    /// When, in nanoseconds of CLOCK_MONOTONIC.
+    public var timestamp: UInt64
+    /// The namespace's identity: unique per boot, unlike `inum`. Zero for events about no net.
+    public var cookie: UInt64
+    /// The inode number `/proc/PID/ns/net` shows; the kernel reuses it after a free.
+    public var inum: UInt32
+    /// The refcounts read with the event, when they could be read.
+    public var refs: RefCounts?
+    /// The task that acted (or, for a discovery, a task that holds the namespace).
+    public var task: TaskIdentity
+    /// Zero or a negative errno, for the events that have a result.
+    public var result: Int32
+    /// The kernel hook that produced the event (`enum netns_event_source`).
+    public var source: UInt32
+
+    /// Creates an event; the defaults suit tests and replays that care about few fields.
+    public init(
+        kind: Kind, timestamp: UInt64, cookie: UInt64 = 0, inum: UInt32 = 0,
+        refs: RefCounts? = nil, task: TaskIdentity = .init(), result: Int32 = 0, source: UInt32 = 0
+    ) {
+        self.kind = kind
+        self.timestamp = timestamp
+        self.cookie = cookie
+        self.inum = inum
+        self.refs = refs
+        self.task = task
+        self.result = result
+        self.source = source
+    }
+}
+
+/// A namespace's two reference counts at one moment.
+public struct RefCounts: Sendable, Hashable {
+    /// Active references: users of the namespace. Zero means it is being torn down.
+    public var active: Int32
+    /// Passive references: holders of the memory only. Zero means the memory is released.
+    public var passive: Int32
+
+    /// Creates a reading.
+    public init(active: Int32, passive: Int32) {
+        self.active = active
+        self.passive = passive
+    }
+}
+
+/// Who did something: enough to find the process and its container after it is gone.
+public struct TaskIdentity: Sendable, Hashable {
+    /// The process id (kernel tgid).
+    public var pid: UInt32
+    /// The thread id (kernel pid).
+    public var tid: UInt32
+    /// The task's command name, at most 15 bytes.
+    public var comm: String
+    /// The cgroup v2 id (the inode number of its cgroup directory), 0 when unknown.
+    public var cgroupID: UInt64
+
+    /// Creates an identity.
+    public init(pid: UInt32 = 0, tid: UInt32 = 0, comm: String = "", cgroupID: UInt64 = 0) {
+        self.pid = pid
+        self.tid = tid
+        self.comm = comm
+        self.cgroupID = cgroupID
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import NetnsAgent
+
+/// `netns-tracer list`: the namespaces a running agent tracks, as a table or JSON.
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the namespaces a running agent tracks."
+    )
+
+    @Option(help: "The agent's URL.")
+    var agent = "http://127.0.0.1:\(AgentConfiguration.defaultPort)"
+
+    @Flag(help: "Print the agent's JSON as is.")
+    var json = false
+
+    @Flag(help: "Include freed namespaces kept as history.")
+    var all = false
+
+    func run() throws {
+        let body: String
+        do {
+            body = try AgentClient(url: agent).get("/namespaces")
+        } catch {
+            throw fail(error.description)
+        }
+        if json {
+            print(body, terminator: "")
+            return
+        }
+        do {
+            print(NamespaceTable.render(try NamespaceSummary.decodeList(body), includeFreed: all), terminator: "")
+        } catch {
+            throw fail("the agent at \(agent) sent a namespace list that cannot be read: \(error)")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * kprobe/kretprobe probe set, for kernels with kprobes but no BPF trampolines. The same
+ * hooks as fentry.bpf.c; arguments needed at return are kept per thread in `pending`.
+ */
+#include "netns_common.bpf.h"
+
+/* copy_net_ns(flags, user_ns, old_net): remember whether this call creates a namespace. */
+SEC("kprobe/copy_net_ns")
+int BPF_KPROBE(copy_net_ns_entry, __u64 flags)
+{
+	if (!(flags & CLONE_NEWNET))
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&pending, &tid, &flags, BPF_ANY) != 0)
+		count(NETNS_STAT_PENDING_FULL);
+	return 0;
+}
+
+SEC("kretprobe/copy_net_ns")
+int BPF_KRETPROBE(copy_net_ns_return, struct net *net)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (!bpf_map_lookup_elem(&pending, &tid))
+		return 0;
+	bpf_map_delete_elem(&pending, &tid);
+	if (is_err_ptr(net))
+		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_COPY_NET_NS, NULL, (__s32)(long)net);
+	else
+		track_net(net, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL);
+	return 0;
+}
+
+/* setup_net's net, kept for its return; keyed apart from copy_net_ns's by the high bit. */
+#define SETUP_KEY(tid) ((tid) | 0x80000000u)
+
+SEC("kprobe/setup_net")
+int BPF_KPROBE(setup_net_entry, struct net *net)
+{
+	__u32 key = SETUP_KEY((__u32)bpf_get_current_pid_tgid());
+	__u64 value = (__u64)net;
+	if (bpf_map_update_elem(&pending, &key, &value, BPF_ANY) != 0)
+		count(NETNS_STAT_PENDING_FULL);
+	return 0;
+}
+
+SEC("kretprobe/setup_net")
+int BPF_KRETPROBE(setup_net_return, long ret)
+{
+	__u32 key = SETUP_KEY((__u32)bpf_get_current_pid_tgid());
+	__u64 *net = bpf_map_lookup_elem(&pending, &key);
+	if (!net)
+		return 0;
+	struct net_reading r = read_net((struct net *)*net);
+	bpf_map_delete_elem(&pending, &key);
+	emit(NETNS_EV_SETUP, NETNS_SRC_SETUP_NET, &r, (__s32)ret);
+	return 0;
+}
+
+SEC("kprobe/__put_net")
+int BPF_KPROBE(put_net_entry, struct net *net)
+{
+	release_net(net, NETNS_SRC_PUT_NET);
+	return 0;
+}

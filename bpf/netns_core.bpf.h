@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * CO-RE helpers shared by every probe set: the few kernel types we read, the maps, and the
+ * functions that read a namespace's identity and refcounts on any kernel from 6.1 on.
+ *
+ * No vmlinux.h: each kernel type below lists only the fields we use and carries
+ * preserve_access_index, so libbpf relocates every offset against the running kernel's BTF.
+ */
+#ifndef NETNS_CORE_BPF_H
+#define NETNS_CORE_BPF_H
+
+#define __VMLINUX_H__ /* tells bpf_tracing.h to use the kernel's pt_regs field names */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <stdbool.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "netns_event.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define CLONE_NEWNET 0x40000000
+#define NSFS_MAGIC 0x6e736673
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define MAX_ERRNO 4095
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+typedef struct { int counter; } atomic_t;
+typedef struct refcount_struct { atomic_t refs; } refcount_t;
+
+struct proc_ns_operations { int type; };               /* `type` is gone in 6.18 */
+struct ns_common {
+	unsigned int inum;
+	refcount_t __ns_ref;                              /* 6.18+: active references */
+	int ns_type;                                      /* 6.18+ */
+	const struct proc_ns_operations *ops;
+};
+struct ns_common___pre618 { refcount_t count; };   /* up to 6.17: active references */
+
+struct net {
+	refcount_t passive;
+	struct ns_common ns;
+	__u64 net_cookie;
+};
+struct net___pre618 { struct ns_common___pre618 ns; };
+
+struct nsproxy { struct net *net_ns; };
+struct task_struct {
+	int pid;
+	int tgid;
+	struct nsproxy *nsproxy;
+	char comm[16];
+};
+struct work_struct { void *func; };
+struct bpf_map;
+
+struct super_block { unsigned long s_magic; };
+struct inode {
+	unsigned short i_mode;
+	struct super_block *i_sb;
+	void *i_private;
+};
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+};
+typedef struct { struct net *net; } possible_net_t;
+struct sock_common { possible_net_t skc_net; };
+struct sock { struct sock_common __sk_common; };
+struct socket { struct sock *sk; };
+
+struct pt_regs {
+	unsigned long di, si, dx, cx, r8, r9, ax, sp, ip, bp, bx;
+};
+
+struct bpf_iter_meta { void *seq; __u64 session_id; __u64 seq_num; };
+struct bpf_iter__task { struct bpf_iter_meta *meta; struct task_struct *task; };
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	__u32 fd;
+	struct file *file;
+};
+
+#pragma clang attribute pop
+
+/* ---- Maps --------------------------------------------------------------------------- */
+
+/* Size is set by the agent before load (--ring-buffer-size); this is the default. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+/* Per-CPU failure counters, indexed by enum netns_stat; the agent exports their sum. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NETNS_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+enum tracked_state { TRACKED_ALIVE = 0, TRACKED_RELEASED = 1 };
+
+/* What the kernel side remembers about a namespace it follows, keyed by `struct net *`. */
+struct tracked_net {
+	__u64 cookie;
+	__u32 inum;
+	__u32 state;      /* enum tracked_state */
+	__s32 active;     /* last refcounts reported, to send REFS only on change */
+	__s32 passive;
+};
+
+/* Every namespace the agent follows; its size is set by the agent before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct tracked_net);
+} tracked SEC(".maps");
+
+/* Syscalls in flight that asked for CLONE_NEWNET, keyed by thread id (value: the flags). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} pending SEC(".maps");
+
+/* ---- Counting failures -------------------------------------------------------------- */
+
+static __always_inline void count(__u32 stat)
+{
+	__u64 *slot = bpf_map_lookup_elem(&stats, &stat);
+	if (slot)
+		*slot += 1;
+}
+
+/* ---- Reading a struct net on any kernel --------------------------------------------- */
+
+static __always_inline bool is_err_ptr(const void *ptr)
+{
+	return (unsigned long)ptr >= (unsigned long)-MAX_ERRNO;
+}
+
+/* The identity and refcounts of one namespace at one moment. */
+struct net_reading {
+	__u64 cookie;
+	__u32 inum;
+	__s32 active;
+	__s32 passive;
+	bool readable;  /* false when the memory could not be read at all */
+};
+
+static __always_inline struct net_reading read_net(struct net *net)
+{
+	struct net_reading r = { .active = NETNS_REFS_UNKNOWN, .passive = NETNS_REFS_UNKNOWN };
+	int counter;
+	long err = 0;
+
+	err |= bpf_core_read(&r.cookie, sizeof(r.cookie), &net->net_cookie);
+	err |= bpf_core_read(&r.inum, sizeof(r.inum), &net->ns.inum);
+	if (bpf_core_read(&counter, sizeof(counter), &net->passive.refs.counter) == 0)
+		r.passive = counter;
+	if (bpf_core_field_exists(net->ns.__ns_ref)) {
+		if (bpf_core_read(&counter, sizeof(counter), &net->ns.__ns_ref.refs.counter) == 0)
+			r.active = counter;
+	} else {
+		struct net___pre618 *old = (void *)net;
+		if (bpf_core_read(&counter, sizeof(counter), &old->ns.count.refs.counter) == 0)
+			r.active = counter;
+	}
+	r.readable = err == 0;
+	if (!r.readable || r.active == NETNS_REFS_UNKNOWN || r.passive == NETNS_REFS_UNKNOWN)
+		count(NETNS_STAT_READ_FAILED);
+	return r;
+}
+
+static __always_inline struct net *task_net(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, nsproxy, net_ns);
+}
+
+/* ---- Emitting events ---------------------------------------------------------------- */
+
+/*
+ * Sends one event; returns false (and counts) when the ring buffer had no room. The acting
+ * task is the current one, or `holder` when the event is about another task (discovery).
+ */
+static __always_inline bool emit_for(__u32 kind, __u32 source, const struct net_reading *net,
+				     __s32 result, struct task_struct *holder)
+{
+	struct netns_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(NETNS_STAT_RINGBUF_FULL);
+		return false;
+	}
+	e->timestamp_ns = bpf_ktime_get_ns();
+	e->kind = kind;
+	e->source = source;
+	e->result = result;
+	if (holder) {
+		e->pid = BPF_CORE_READ(holder, tgid);
+		e->tid = BPF_CORE_READ(holder, pid);
+		e->cgroup_id = 0;
+		BPF_CORE_READ_STR_INTO(&e->comm, holder, comm);
+	} else {
+		__u64 id = bpf_get_current_pid_tgid();
+		e->pid = id >> 32;
+		e->tid = (__u32)id;
+		e->cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	}
+	if (net) {
+		e->cookie = net->cookie;
+		e->inum = net->inum;
+		e->active_refs = net->active;
+		e->passive_refs = net->passive;
+	} else {
+		e->cookie = 0;
+		e->inum = 0;
+		e->active_refs = NETNS_REFS_UNKNOWN;
+		e->passive_refs = NETNS_REFS_UNKNOWN;
+	}
+	bpf_ringbuf_submit(e, 0);
+	return true;
+}
+
+static __always_inline bool emit(__u32 kind, __u32 source, const struct net_reading *net,
+				 __s32 result)
+{
+	return emit_for(kind, source, net, result, NULL);
+}
+
+/* ---- Following namespaces ----------------------------------------------------------- */
+
+/*
+ * Starts following a namespace that was just created (CREATED) or found (DISCOVERED).
+ * If the same memory held an earlier namespace that we never saw freed, that one is gone:
+ * report its free first, so a reused address never hides a lifetime.
+ */
+static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
+				      struct task_struct *holder)
+{
+	__u64 key = (__u64)net;
+	struct net_reading r = read_net(net);
+	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
+
+	if (known) {
+		if (known->cookie == r.cookie)
+			return;                                    /* already followed */
+		struct net_reading gone = { .cookie = known->cookie, .inum = known->inum,
+					    .active = 0, .passive = 0 };
+		if (known->state == TRACKED_ALIVE)
+			emit(NETNS_EV_RELEASED, source, &gone, 0);
+		emit(NETNS_EV_FREED, source, &gone, 0);
+	}
+	struct tracked_net t = { .cookie = r.cookie, .inum = r.inum, .state = TRACKED_ALIVE,
+				 .active = r.active, .passive = r.passive };
+	if (r.active == 0)
+		t.state = TRACKED_RELEASED;
+	if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY) != 0)
+		count(NETNS_STAT_TRACKED_FULL);
+	emit_for(kind, source, &r, 0, holder);
+}
+
+/* Reports the release of a namespace whose last active reference is going away now. */
+static __always_inline void release_net(struct net *net, __u32 source)
+{
+	__u64 key = (__u64)net;
+	struct net_reading r = read_net(net);
+	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
+
+	if (known) {
+		if (known->state == TRACKED_RELEASED)
+			return;
+		if (!emit(NETNS_EV_RELEASED, source, &r, 0))
+			return;                   /* the next scan retries */
+		known->state = TRACKED_RELEASED;
+		known->active = 0;
+		return;
+	}
+	emit(NETNS_EV_RELEASED, source, &r, 0);    /* created before we started: still counted */
+}
+
+struct scan_ctx {
+	__u32 source;
+	bool report_refs;
+};
+
+/*
+ * Looks at one followed namespace: reports a release when its active count is zero, a free
+ * when its passive count is zero or its memory now holds another namespace, and (when asked)
+ * new refcounts. State changes only once the event is sent, so a dropped event is retried.
+ */
+static long scan_one(struct bpf_map *map, __u64 *key, struct tracked_net *t,
+		     struct scan_ctx *ctx)
+{
+	struct net_reading r = read_net((struct net *)*key);
+	bool gone = !r.readable || r.cookie != t->cookie || r.passive == 0;
+
+	if (gone) {
+		struct net_reading last = { .cookie = t->cookie, .inum = t->inum,
+					    .active = 0, .passive = 0 };
+		if (t->state == TRACKED_ALIVE) {
+			if (!emit(NETNS_EV_RELEASED, ctx->source, &last, 0))
+				return 0;
+			t->state = TRACKED_RELEASED;
+		}
+		if (emit(NETNS_EV_FREED, ctx->source, &last, 0))
+			bpf_map_delete_elem(map, key);
+		return 0;
+	}
+	if (t->state == TRACKED_ALIVE && r.active == 0) {
+		if (emit(NETNS_EV_RELEASED, ctx->source, &r, 0)) {
+			t->state = TRACKED_RELEASED;
+			t->active = r.active;
+			t->passive = r.passive;
+		}
+		return 0;
+	}
+	if (ctx->report_refs && (r.active != t->active || r.passive != t->passive)) {
+		if (emit(NETNS_EV_REFS, ctx->source, &r, 0)) {
+			t->active = r.active;
+			t->passive = r.passive;
+		}
+	}
+	return 0;
+}
+
+static __always_inline void scan_tracked(__u32 source, bool report_refs)
+{
+	struct scan_ctx ctx = { .source = source, .report_refs = report_refs };
+	bpf_for_each_map_elem(&tracked, scan_one, &ctx, 0);
+}
+
+#endif /* NETNS_CORE_BPF_H */

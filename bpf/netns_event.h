@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one definition of what crosses the ring buffer from the kernel to the agent.
+ *
+ * The BPF programs include this file, and Swift imports it through the `CNetnsEvent` module,
+ * so neither side restates the layout. Every field has a fixed width and the struct has no
+ * implicit padding: it is also the record format of files written by `netns-tracer record`.
+ * Change it only together with NETNS_EVENT_VERSION.
+ */
+#ifndef NETNS_EVENT_H
+#define NETNS_EVENT_H
+
+#include <linux/types.h>
+
+#define NETNS_EVENT_VERSION 1
+#define NETNS_COMM_LEN 16
+
+/* What happened. Values are part of the recorded-file format: append, never renumber. */
+enum netns_event_kind {
+	/* A network namespace was created (copy_net_ns returned it, or a task came back from
+	 * unshare/clone in a new one). `result` is 0. */
+	NETNS_EV_CREATED = 1,
+	/* Creating one failed; `result` is the negative errno, the net fields are zero. */
+	NETNS_EV_CREATE_FAILED = 2,
+	/* setup_net returned `result` for this net (fentry and kprobe sets only). */
+	NETNS_EV_SETUP = 3,
+	/* The last active reference was dropped (__put_net): teardown is queued. */
+	NETNS_EV_RELEASED = 4,
+	/* The passive count reached zero: the struct net's memory is released. */
+	NETNS_EV_FREED = 5,
+	/* A namespace that existed before the agent started, found by the discovery pass;
+	 * the pid and comm are those of a task or file holder where one was seen. */
+	NETNS_EV_DISCOVERED = 6,
+	/* A periodic reading of a tracked namespace's refcounts, sent only when they changed. */
+	NETNS_EV_REFS = 7,
+	/* A cleanup_net batch started or ended on the netns workqueue (no net fields). */
+	NETNS_EV_CLEANUP_START = 8,
+	NETNS_EV_CLEANUP_END = 9,
+};
+
+/* Which kernel hook produced the event (the `source` field). */
+enum netns_event_source {
+	NETNS_SRC_UNKNOWN = 0,
+	NETNS_SRC_COPY_NET_NS = 1,
+	NETNS_SRC_SETUP_NET = 2,
+	NETNS_SRC_PUT_NET = 3,
+	NETNS_SRC_UNSHARE = 4,
+	NETNS_SRC_FORK = 5,
+	NETNS_SRC_CLONE = 6,
+	NETNS_SRC_CLEANUP_START = 7,
+	NETNS_SRC_CLEANUP_END = 8,
+	NETNS_SRC_REFRESH = 9,
+	NETNS_SRC_DISCOVERY_TASK = 10,
+	NETNS_SRC_DISCOVERY_FILE = 11,
+	NETNS_SRC_NET_FREE = 12,
+};
+
+/* Refcount value meaning "could not be read". */
+#define NETNS_REFS_UNKNOWN (-1)
+
+struct netns_event {
+	__u64 timestamp_ns;   /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 cookie;         /* net_cookie: unique per boot, the namespace's identity */
+	__u64 cgroup_id;      /* cgroup v2 id of the acting task, 0 if none */
+	__u32 kind;           /* enum netns_event_kind */
+	__u32 inum;           /* ns.inum as /proc/PID/ns/net shows it (reused after free) */
+	__s32 active_refs;    /* ns.count / ns.__ns_ref, or NETNS_REFS_UNKNOWN */
+	__s32 passive_refs;   /* passive, or NETNS_REFS_UNKNOWN */
+	__u32 pid;            /* tgid of the acting task */
+	__u32 tid;            /* thread id of the acting task */
+	__s32 result;         /* 0 or a negative errno, where the hook has one */
+	__u32 source;         /* enum netns_event_source */
+	char comm[NETNS_COMM_LEN];
+};
+
+/* Slots of the per-CPU `stats` array: every failure inside BPF is counted here. */
+enum netns_stat {
+	NETNS_STAT_RINGBUF_FULL = 0,   /* an event was dropped: ring buffer reserve failed */
+	NETNS_STAT_TRACKED_FULL = 1,   /* a namespace could not be tracked: map full */
+	NETNS_STAT_PENDING_FULL = 2,   /* a syscall could not be followed: map full */
+	NETNS_STAT_READ_FAILED = 3,    /* a kernel read failed (reported as unknown) */
+	NETNS_STAT_MAX = 4,
+};
+
+#endif /* NETNS_EVENT_H */
