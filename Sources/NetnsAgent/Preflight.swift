@@ -30,7 +30,7 @@ public enum Preflight {
 
     /// Fails with a clear reason if the process cannot load BPF or the kernel has no BTF.
     public static func check(btfPath: String = "/sys/kernel/btf/vmlinux", statusPath: String = "/proc/self/status") throws(AgentStartError) {
-        let capabilities = effectiveCapabilities(statusPath: statusPath)
+        let capabilities = readSmallFile(statusPath).flatMap(effectiveCapabilities(fromStatus:))
         let privileged = capabilities.map { caps in
             caps.contains(capSysAdmin) && (caps.contains(capBPF) || geteuid() == 0)
         } ?? (geteuid() == 0)
@@ -47,9 +47,8 @@ public enum Preflight {
     }
 
     /// The set of effective capability numbers, from `CapEff` in /proc/self/status.
-    static func effectiveCapabilities(statusPath: String) -> Set<Int>? {
-        guard let status = readSmallFile(statusPath),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+    static func effectiveCapabilities(fromStatus status: String) -> Set<Int>? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
               let mask = UInt64(line.dropFirst("CapEff:".count).trimmingPrefix(while: \.isWhitespace), radix: 16)
         else { return nil }
         return Set((0..<64).filter { mask & (1 << UInt64($0)) != 0 })

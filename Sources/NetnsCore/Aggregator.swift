@@ -140,10 +140,15 @@ public struct Aggregator: Sendable {
         commit(record, replacing: old)
     }
 
+    /// Records a release (or a fact that implies one); the earliest time seen wins, so a
+    /// free that overtook its release on another CPU does not move the release later.
     private mutating func markReleased(_ record: inout NamespaceRecord, at time: UInt64) {
-        guard record.releasedAt == nil else { return }
-        counters.released += 1
-        record.releasedAt = time
+        guard let known = record.releasedAt else {
+            counters.released += 1
+            record.releasedAt = time
+            return
+        }
+        record.releasedAt = min(known, time)
     }
 
     /// Stores a changed record and keeps the state counts, the lifetime histogram and the

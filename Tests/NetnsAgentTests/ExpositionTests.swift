@@ -1,0 +1,111 @@
+import NetnsCore
+import Testing
+@testable import NetnsAgent
+
+private func sampleSnapshot() -> AgentState.Snapshot {
+    var aggregator = Aggregator()
+    aggregator.apply([
+        NetnsEvent(kind: .discovered, timestamp: 1_000, cookie: 1, inum: 4_026_531_840, refs: .init(active: 5, passive: 9),
+                   task: TaskIdentity(pid: 1, comm: "systemd")),
+        NetnsEvent(kind: .created, timestamp: 2_000_000_000, cookie: 2, inum: 4_026_532_100,
+                   refs: .init(active: 1, passive: 2), task: TaskIdentity(pid: 77, tid: 77, comm: "run\"c\\", cgroupID: 55)),
+        NetnsEvent(kind: .created, timestamp: 3_000_000_000, cookie: 3, inum: 4_026_532_101),
+        NetnsEvent(kind: .released, timestamp: 4_500_000_000, cookie: 3, inum: 4_026_532_101),
+        NetnsEvent(kind: .createFailed, timestamp: 5_000_000_000, result: -28),
+    ])
+    var snapshot = AgentState.Snapshot(aggregator: aggregator, probeSet: .tracepoint)
+    snapshot.probeStatistics.eventsLost = 4
+    snapshot.recordsReceived = 5
+    return snapshot
+}
+
+/// The value of the one sample named exactly `series` (name plus labels) in `text`.
+func sampleValue(_ series: String, in text: String) -> Double? {
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        guard let space = line.lastIndex(of: " ") else { continue }
+        if line[..<space] == series { return Double(line[line.index(after: space)...]) }
+    }
+    return nil
+}
+
+@Suite("Prometheus exposition")
+struct ExpositionTests {
+    let text = MetricsExposition.render(sampleSnapshot())
+
+    @Test("the metric names the issue fixes carry the aggregator's values")
+    func contractNames() {
+        #expect(sampleValue("netns_created_total", in: text) == 2)
+        #expect(sampleValue("netns_setup_failures_total", in: text) == 1)
+        #expect(sampleValue("netns_released_total", in: text) == 1)
+        #expect(sampleValue("netns_freed_total", in: text) == 0)
+        #expect(sampleValue("netns_alive", in: text) == 2)
+        #expect(sampleValue("netns_dying", in: text) == 1)
+        #expect(sampleValue("netns_lifetime_seconds_count", in: text) == 1)
+        #expect(sampleValue("netns_lifetime_seconds_sum", in: text) == 1.5)
+        #expect(sampleValue("netns_lifetime_seconds_bucket{le=\"1\"}", in: text) == 0)
+        #expect(sampleValue("netns_lifetime_seconds_bucket{le=\"5\"}", in: text) == 1)
+        #expect(sampleValue("netns_lifetime_seconds_bucket{le=\"+Inf\"}", in: text) == 1)
+        #expect(sampleValue("netns_tracer_events_total", in: text) == 5)
+        #expect(sampleValue("netns_tracer_events_lost_total", in: text) == 4)
+        #expect(sampleValue("netns_tracer_probe_info{mode=\"tracepoint\"}", in: text) == 1)
+    }
+
+    @Test("every family has HELP and TYPE once, before its samples, and every line parses")
+    func wellFormed() {
+        var declared: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# HELP ") { continue }
+            if line.hasPrefix("# TYPE ") {
+                let parts = line.split(separator: " ")
+                #expect(parts.count == 4)
+                #expect(declared[String(parts[2])] == nil, "TYPE twice for \(parts[2])")
+                declared[String(parts[2])] = String(parts[3])
+                continue
+            }
+            let name = String(line.prefix { $0 != "{" && $0 != " " })
+            let family = ["_bucket", "_sum", "_count"].reduce(name) { current, suffix in
+                declared[current] == nil && current.hasSuffix(suffix) ? String(current.dropLast(suffix.count)) : current
+            }
+            #expect(declared[family] != nil, "sample \(name) before its TYPE")
+            #expect(Double(line.split(separator: " ").last ?? "") != nil, "unparsable value in \(line)")
+        }
+    }
+}
+
+@Suite("/namespaces document")
+struct NamespacesDocumentTests {
+    @Test("the document parses back with every required field and maps times to wall clock")
+    func roundTrip() throws {
+        let snapshot = sampleSnapshot()
+        let clock = ClockMapping(realtimeOffset: 1_764_374_400_000_000_000)  // 2025-11-29T00:00:00Z at monotonic 0
+        let json = NamespacesDocument.render(snapshot.aggregator, clock: clock, now: 10_000_000_000)
+        let list = try NamespaceSummary.decodeList(json)
+        #expect(list.map(\.cookie) == [1, 2, 3])
+        #expect(list.map(\.state) == ["alive", "alive", "dying"])
+        #expect(list[0].createdAt == nil)
+        #expect(list[0].discoveredAt == "2025-11-29T00:00:00.000Z")
+        #expect(list[0].holder?.comm == "systemd")
+        #expect(list[1].createdAt == "2025-11-29T00:00:02.000Z")
+        #expect(list[1].creator?.comm == "run\"c\\")
+        #expect(list[1].creator?.cgroupId == 55)
+        #expect(list[1].refs?.active == 1)
+        #expect(list[1].ageSeconds == 8)
+        #expect(list[2].releasedAt == "2025-11-29T00:00:04.500Z")
+        #expect(list[2].creator?.pid == 0)
+    }
+
+    @Test("an empty aggregator renders an empty array")
+    func empty() throws {
+        let json = NamespacesDocument.render(Aggregator(), clock: ClockMapping(realtimeOffset: 0), now: 0)
+        #expect(try NamespaceSummary.decodeList(json).isEmpty)
+    }
+
+    @Test("RFC 3339 formatting across dates", arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000Z"),
+        (Int64(951_782_400_123_000_000), "2000-02-29T00:00:00.123Z"),
+        (Int64(1_798_761_599_999_000_000), "2026-12-31T23:59:59.999Z"),
+    ])
+    func rfc3339Formatting(nanoseconds: Int64, expected: String) {
+        #expect(rfc3339(unixNanoseconds: nanoseconds) == expected)
+    }
+}

@@ -1,0 +1,75 @@
+import Testing
+@testable import NetnsAgent
+
+@Suite("Parsing untrusted text")
+struct ParsingTests {
+    @Test("mountinfo: only nsfs mounts of network namespaces, with escapes decoded")
+    func mountInfo() {
+        let text = """
+            22 1 0:21 / /proc rw,nosuid shared:5 - proc proc rw
+            610 28 0:4 net:[4026532291] /run/netns/blue rw shared:321 - nsfs nsfs rw
+            611 28 0:4 net:[4026532292] /run/netns/with\\040space rw - nsfs nsfs rw
+            612 28 0:4 mnt:[4026532293] /run/mntns/x rw - nsfs nsfs rw
+            613 28 0:4 net:[4026532294] /tmp/fake rw - tmpfs tmpfs rw
+            garbage line
+            """
+        #expect(MountInfo.networkNamespaceMountPoints(in: text) == ["/run/netns/blue", "/run/netns/with space"])
+    }
+
+    @Test("listen addresses", arguments: [
+        ("127.0.0.1:9756", "127.0.0.1", 9756),
+        (":8080", "0.0.0.0", 8080),
+        ("[::1]:9000", "::1", 9000),
+        ("example", "example", 9756),
+    ])
+    func hostPort(text: String, host: String, port: Int) throws {
+        let parsed = try #require(parseHostPort(text, defaultPort: 9756, defaultHost: "0.0.0.0"))
+        #expect(parsed.0 == host)
+        #expect(parsed.1 == port)
+    }
+
+    @Test("bad listen addresses are refused", arguments: ["host:99999", "::1:80", "[::1", "h:abc"])
+    func badHostPort(text: String) {
+        #expect(parseHostPort(text, defaultPort: 1) == nil)
+    }
+
+    @Test("agent URLs must be http")
+    func agentURL() throws {
+        #expect(throws: AgentClient.Failure.self) { try AgentClient(url: "https://x:1") }
+        #expect(try AgentClient(url: "http://127.0.0.1:9756/").baseURL == "http://127.0.0.1:9756")
+    }
+
+    @Test("responses: body of a 200, a readable error otherwise")
+    func responses() throws {
+        let ok = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]".utf8)
+        #expect(try AgentClient.body(of: ok, from: "u") == "[]")
+        let missing = Array("HTTP/1.1 404 Not Found\r\n\r\nnope".utf8)
+        #expect(throws: AgentClient.Failure.self) { try AgentClient.body(of: missing, from: "u") }
+        #expect(throws: AgentClient.Failure.self) { try AgentClient.body(of: Array("garbage".utf8), from: "u") }
+    }
+
+    @Test("durations for people", arguments: [(5.9, "5s"), (125, "2m05s"), (7300, "2h01m"), (270_000, "3d03h")])
+    func durations(seconds: Double, text: String) {
+        #expect(NamespaceTable.duration(seconds) == text)
+    }
+
+    @Test("the list table hides freed namespaces unless asked, and names creators")
+    func table() throws {
+        let json = """
+            [{"cookie":1,"inum":11,"state":"alive","createdAt":null,"discoveredAt":"x","releasedAt":null,"freedAt":null,"ageSeconds":61,"lifetimeSeconds":61,"creator":null,"holder":{"pid":1,"comm":"systemd","cgroupId":0},"refs":{"active":4,"passive":9},"setupResult":null},
+             {"cookie":2,"inum":22,"state":"freed","createdAt":"y","discoveredAt":null,"releasedAt":"z","freedAt":"z","ageSeconds":1,"lifetimeSeconds":1,"creator":{"pid":5,"comm":"ip","cgroupId":3},"holder":null,"refs":null,"setupResult":0}]
+            """
+        let list = try NamespaceSummary.decodeList(json)
+        let table = NamespaceTable.render(list)
+        #expect(table.contains("systemd[1]"))
+        #expect(!table.contains("ip[5]"))
+        #expect(NamespaceTable.render(list, includeFreed: true).contains("ip[5]"))
+        #expect(table.split(separator: "\n").first?.hasPrefix("INUM") == true)
+    }
+
+    @Test("effective capabilities are read from the status text")
+    func capabilities() {
+        #expect(Preflight.effectiveCapabilities(fromStatus: "Name:\ttest\nCapEff:\t0000008000200001\n") == [0, 21, 39])
+        #expect(Preflight.effectiveCapabilities(fromStatus: "Name:\ttest\n") == nil)
+    }
+}

@@ -1,0 +1,221 @@
+import Testing
+@testable import NetnsCore
+
+/// Builds events tersely: times in milliseconds.
+private func event(
+    _ kind: NetnsEvent.Kind, at milliseconds: UInt64, cookie: UInt64 = 0, inum: UInt32 = 0,
+    refs: RefCounts? = nil, pid: UInt32 = 100, comm: String = "unshare", result: Int32 = 0
+) -> NetnsEvent {
+    NetnsEvent(kind: kind, timestamp: milliseconds * 1_000_000, cookie: cookie, inum: inum, refs: refs,
+               task: TaskIdentity(pid: pid, tid: pid, comm: comm, cgroupID: 42), result: result)
+}
+
+@Suite("Aggregator")
+struct AggregatorTests {
+    @Test("a namespace created, released and freed in order")
+    func fullLifecycle() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.created, at: 1000, cookie: 7, inum: 4_026_532_000, refs: .init(active: 1, passive: 2)))
+        #expect(aggregator.count(.alive) == 1)
+        #expect(aggregator.namespaces[7]?.creator == TaskIdentity(pid: 100, tid: 100, comm: "unshare", cgroupID: 42))
+
+        aggregator.apply(event(.released, at: 3500, cookie: 7, inum: 4_026_532_000))
+        #expect(aggregator.count(.alive) == 0)
+        #expect(aggregator.count(.dying) == 1)
+
+        aggregator.apply(event(.freed, at: 3600, cookie: 7, inum: 4_026_532_000))
+        #expect(aggregator.count(.dying) == 0)
+        #expect(aggregator.count(.freed) == 1)
+        #expect(aggregator.counters.created == 1)
+        #expect(aggregator.counters.released == 1)
+        #expect(aggregator.counters.freed == 1)
+        #expect(aggregator.lifetimes.count == 1)
+        #expect(aggregator.lifetimes.sum == 2.5)
+        #expect(aggregator.namespaces[7]?.state == .freed)
+    }
+
+    @Test("events of one namespace arriving out of order count each fact once")
+    func outOfOrder() {
+        let inOrder = [
+            event(.created, at: 10, cookie: 9, inum: 5),
+            event(.released, at: 20, cookie: 9, inum: 5),
+            event(.freed, at: 30, cookie: 9, inum: 5),
+        ]
+        for permutation in permutations(of: inOrder) {
+            var aggregator = Aggregator()
+            aggregator.apply(permutation)
+            #expect(aggregator.counters.created == 1)
+            #expect(aggregator.counters.released == 1)
+            #expect(aggregator.counters.freed == 1)
+            #expect(aggregator.count(.alive) == 0)
+            #expect(aggregator.count(.dying) == 0)
+            #expect(aggregator.count(.freed) == 1)
+            #expect(aggregator.lifetimes.count == 1)
+            #expect(aggregator.namespaces[9]?.createdAt == 10_000_000)
+            #expect(aggregator.namespaces[9]?.releasedAt == 20_000_000)
+        }
+    }
+
+    @Test("a release seen before the creation (another CPU's event came first) keeps the lifetime")
+    func releaseBeforeCreation() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.released, at: 50, cookie: 3, inum: 8))
+        #expect(aggregator.count(.dying) == 1)
+        aggregator.apply(event(.created, at: 40, cookie: 3, inum: 8))
+        #expect(aggregator.count(.dying) == 1)
+        #expect(aggregator.count(.alive) == 0)
+        #expect(aggregator.lifetimes.count == 1)
+        #expect(abs(aggregator.lifetimes.sum - 0.01) < 1e-9)
+    }
+
+    @Test("a namespace created before the agent is released: counted, no lifetime")
+    func releaseOfPreexisting() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.discovered, at: 1, cookie: 11, inum: 6, refs: .init(active: 1, passive: 3), pid: 1, comm: "systemd"))
+        #expect(aggregator.count(.alive) == 1)
+        #expect(aggregator.counters.discovered == 1)
+        #expect(aggregator.counters.created == 0)
+        aggregator.apply(event(.released, at: 2, cookie: 11, inum: 6))
+        aggregator.apply(event(.freed, at: 3, cookie: 11, inum: 6))
+        #expect(aggregator.counters.released == 1)
+        #expect(aggregator.counters.freed == 1)
+        #expect(aggregator.lifetimes.count == 0)
+        #expect(aggregator.namespaces[11]?.creator == nil)
+        #expect(aggregator.namespaces[11]?.discoveredHolder?.comm == "systemd")
+    }
+
+    @Test("a release of a namespace never seen before is still counted")
+    func releaseOfUnknown() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.released, at: 5, cookie: 77, inum: 1))
+        #expect(aggregator.counters.released == 1)
+        #expect(aggregator.count(.dying) == 1)
+        #expect(aggregator.lifetimes.count == 0)
+    }
+
+    @Test("a discovered namespace whose active count is already zero is dying")
+    func discoveredDying() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.discovered, at: 1, cookie: 12, inum: 6, refs: .init(active: 0, passive: 1)))
+        #expect(aggregator.count(.dying) == 1)
+        #expect(aggregator.count(.alive) == 0)
+    }
+
+    @Test("an inum reused by a new namespace is a different namespace: the cookie is the identity")
+    func inumReuse() {
+        var aggregator = Aggregator()
+        aggregator.apply([
+            event(.created, at: 1, cookie: 20, inum: 4_026_532_500),
+            event(.released, at: 2, cookie: 20, inum: 4_026_532_500),
+            event(.freed, at: 3, cookie: 20, inum: 4_026_532_500),
+            event(.created, at: 4, cookie: 21, inum: 4_026_532_500, pid: 200, comm: "ip"),
+        ])
+        #expect(aggregator.counters.created == 2)
+        #expect(aggregator.count(.alive) == 1)
+        #expect(aggregator.count(.freed) == 1)
+        #expect(aggregator.namespaces[20]?.state == .freed)
+        #expect(aggregator.namespaces[21]?.state == .alive)
+        #expect(aggregator.namespaces[21]?.creator?.comm == "ip")
+    }
+
+    @Test("repeated events change nothing")
+    func duplicates() {
+        var aggregator = Aggregator()
+        let events = [
+            event(.created, at: 1, cookie: 30, inum: 1),
+            event(.released, at: 2, cookie: 30, inum: 1),
+            event(.freed, at: 3, cookie: 30, inum: 1),
+        ]
+        aggregator.apply(events)
+        let once = aggregator.counters
+        aggregator.apply(events)
+        #expect(aggregator.counters.created == once.created)
+        #expect(aggregator.counters.released == once.released)
+        #expect(aggregator.counters.freed == once.freed)
+        #expect(aggregator.lifetimes.count == 1)
+        #expect(aggregator.count(.freed) == 1)
+    }
+
+    @Test("a free without a release (the release event was lost) implies the release")
+    func freeImpliesRelease() {
+        var aggregator = Aggregator()
+        aggregator.apply([event(.created, at: 1, cookie: 40, inum: 1), event(.freed, at: 9, cookie: 40, inum: 1)])
+        #expect(aggregator.counters.released == 1)
+        #expect(aggregator.counters.freed == 1)
+        #expect(aggregator.lifetimes.count == 1)
+    }
+
+    @Test("failed creations are counted and create no namespace")
+    func failures() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.createFailed, at: 1, result: -28))
+        aggregator.apply(event(.createFailed, at: 2, result: -12))
+        #expect(aggregator.counters.setupFailures == 2)
+        #expect(aggregator.namespaces.isEmpty)
+    }
+
+    @Test("a setup result seen before the creation is attached to the namespace")
+    func setupBeforeCreation() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.setup, at: 1, cookie: 50, inum: 2, result: 0))
+        #expect(aggregator.namespaces.isEmpty)
+        aggregator.apply(event(.created, at: 2, cookie: 50, inum: 2))
+        #expect(aggregator.namespaces[50]?.setupResult == 0)
+    }
+
+    @Test("refcount readings update known namespaces only, newest reading wins")
+    func refsReadings() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.created, at: 10, cookie: 60, inum: 2, refs: .init(active: 1, passive: 2)))
+        aggregator.apply(event(.refs, at: 30, cookie: 60, inum: 2, refs: .init(active: 3, passive: 5)))
+        aggregator.apply(event(.refs, at: 20, cookie: 60, inum: 2, refs: .init(active: 2, passive: 4)))
+        aggregator.apply(event(.refs, at: 40, cookie: 61, inum: 2, refs: .init(active: 9, passive: 9)))
+        #expect(aggregator.namespaces[60]?.refs == RefCounts(active: 3, passive: 5))
+        #expect(aggregator.namespaces[61] == nil)
+    }
+
+    @Test("events that name no namespace are counted as invalid and ignored")
+    func cookieZero() {
+        var aggregator = Aggregator()
+        aggregator.apply(event(.created, at: 1, cookie: 0, inum: 5))
+        #expect(aggregator.counters.invalidEvents == 1)
+        #expect(aggregator.namespaces.isEmpty)
+    }
+
+    @Test("cleanup batches: count and duration")
+    func cleanupBatches() {
+        var aggregator = Aggregator()
+        aggregator.apply([event(.cleanupStart, at: 100), event(.cleanupEnd, at: 130)])
+        aggregator.apply([event(.cleanupEnd, at: 200)])  // an end without its start: counted, not timed
+        #expect(aggregator.counters.cleanupBatches == 2)
+        #expect(aggregator.cleanupDurations.count == 1)
+        #expect(abs(aggregator.cleanupDurations.sum - 0.03) < 1e-9)
+    }
+
+    @Test("freed history is bounded and evictions are counted", arguments: [0, 1, 5])
+    func freedHistoryBound(limit: Int) {
+        var aggregator = Aggregator(limits: .init(freedHistory: limit))
+        for cookie in UInt64(1)...10 {
+            aggregator.apply([
+                event(.created, at: cookie, cookie: cookie, inum: 1),
+                event(.freed, at: cookie + 1, cookie: cookie, inum: 1),
+            ])
+        }
+        aggregator.apply(event(.created, at: 99, cookie: 100, inum: 1))
+        #expect(aggregator.count(.freed) == limit)
+        #expect(aggregator.namespaces.count == limit + 1)
+        #expect(aggregator.counters.historyEvictions == UInt64(10 - limit))
+        #expect(aggregator.counters.freed == 10)
+        #expect(aggregator.namespaces[100] != nil)
+    }
+}
+
+/// Every ordering of `elements` (small inputs only).
+func permutations<Element>(of elements: [Element]) -> [[Element]] {
+    guard elements.count > 1 else { return [elements] }
+    return elements.indices.flatMap { index -> [[Element]] in
+        var rest = elements
+        let first = rest.remove(at: index)
+        return permutations(of: rest).map { [first] + $0 }
+    }
+}
