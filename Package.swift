@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "NetnsCoreTests", dependencies: ["NetnsCore", "CNetnsEvent"]),
         .testTarget(name: "NetnsAgentTests", dependencies: ["NetnsAgent", "NetnsCore"]),
         // Root only: the real agent on the real kernel, with real namespaces.
-        .testTarget(name: "IntegrationTests", dependencies: ["NetnsAgent", "NetnsCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["NetnsAgent", "NetnsCore", "CLibBPF"]),
     ]
 )

@@ -25,6 +25,16 @@ static __always_inline void note_request(__u64 flags)
 }
 
 /* Takes the request noted at syscall entry; false if this thread made none. */
+/*
+ * A failed request is reported only when it got as far as namespace work: EPERM and EINVAL
+ * are refusals of the call itself (no privilege, bad flags), which the function probe sets
+ * never see either, since copy_net_ns is not reached.
+ */
+static __always_inline bool is_creation_failure(long ret)
+{
+	return ret < 0 && ret != -1 /* EPERM */ && ret != -22 /* EINVAL */;
+}
+
 static __always_inline bool take_request(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -47,7 +57,8 @@ int unshare_exit(struct syscall_exit *ctx)
 	if (!take_request())
 		return 0;
 	if (ctx->ret < 0) {
-		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_UNSHARE, NULL, (__s32)ctx->ret);
+		if (is_creation_failure(ctx->ret))
+			emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_UNSHARE, NULL, (__s32)ctx->ret);
 		return 0;
 	}
 	struct task_struct *task = (void *)bpf_get_current_task();
@@ -76,7 +87,7 @@ int clone3_enter(struct syscall_enter *ctx)
 /* A successful clone is reported by the fork hook (in the parent, with the child's net). */
 static __always_inline void clone_returned(struct syscall_exit *ctx)
 {
-	if (take_request() && ctx->ret < 0)
+	if (take_request() && is_creation_failure(ctx->ret))
 		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
 }
 

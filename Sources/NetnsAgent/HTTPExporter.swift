@@ -85,6 +85,11 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
         }
     }
 
+    /// Protocol errors have been answered with 400 by NIO's error handler: drop the client.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             context.close(promise: nil)

@@ -1,0 +1,129 @@
+import CLibBPF
+import Foundation
+import NetnsAgent
+import Testing
+
+/// The agent's behaviour at its edges: shutdown, bad input and the `list` command.
+extension RealKernel {
+@Suite("Agent start, stop and bad input")
+struct CommandLineTests {
+    @Test("SIGTERM and SIGINT detach every program and exit 0")
+    func cleanDetach() async throws {
+        for signal in [SIGTERM, SIGINT] {
+            let agent = try await RunningAgent()
+            let pid = agent.process.processIdentifier
+            let attached = loadedProgramNames(ownedBy: pid)
+            #expect(attached.contains("unshare_exit"), "the agent's programs are loaded: \(attached)")
+            let output = await agent.stop(signal: signal)
+            #expect(agent.process.terminationStatus == 0, "exit status after signal \(signal): \(output)")
+            #expect(output.contains("probes detached"))
+            #expect(loadedProgramNames(ownedBy: pid).isEmpty)
+            #expect(!allLoadedProgramNames().contains("unshare_exit"), "no program of the agent remains in the kernel")
+        }
+    }
+
+    @Test("`list` prints the namespaces of a running agent, as a table or as JSON")
+    func listCommand() async throws {
+        let agent = try await RunningAgent()
+        let hostInum = try #require(Host.ownNetnsInode)
+        let table = try runTracer(["list", "--agent", "http://127.0.0.1:\(agent.port)"])
+        #expect(table.status == 0)
+        #expect(table.output.hasPrefix("INUM"))
+        #expect(table.output.contains(String(hostInum)))
+        let json = try runTracer(["list", "--agent", "http://127.0.0.1:\(agent.port)", "--json"])
+        #expect(try NamespaceSummary.decodeList(json.output).contains { $0.inum == hostInum })
+        await agent.stop()
+        let unreachable = try runTracer(["list", "--agent", "http://127.0.0.1:\(agent.port)"])
+        #expect(unreachable.status != 0)
+        #expect(unreachable.output.contains("cannot connect"))
+    }
+
+    @Test("a busy port: one clear sentence and a non-zero exit")
+    func busyPort() async throws {
+        let agent = try await RunningAgent()
+        let second = try runTracer(["run", "--listen", "127.0.0.1:\(agent.port)"])
+        #expect(second.status != 0)
+        #expect(second.output.contains("already in use"))
+        await agent.stop()
+    }
+
+    @Test("a probe set this kernel refuses: a clear reason and a non-zero exit")
+    func refusedProbeSet() throws {
+        try requireRoot()
+        let result = try runTracer(["run", "--listen", "127.0.0.1:\(try freeLoopbackPort())", "--probes", "fentry"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("no probe set could be attached"))
+        #expect(result.output.contains("fentry probe set"))
+    }
+
+    @Test("without root privileges: one clear sentence and a non-zero exit")
+    func notRoot() throws {
+        try requireRoot()
+        let result = try Host.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                                   RunningAgent.executable.path, "run", "--listen", "127.0.0.1:0"])
+        #expect(result.status != 0)
+        #expect(result.output.contains("needs root"))
+        #expect(result.output.split(separator: "\n").count == 1, "one sentence: \(result.output)")
+    }
+
+    @Test("a kernel without BTF is named as the reason")
+    func noBTF() throws {
+        try requireRoot()
+        #expect(throws: AgentStartError.self) { try Preflight.check(btfPath: "/nonexistent/vmlinux") }
+        do {
+            try Preflight.check(btfPath: "/nonexistent/vmlinux")
+        } catch {
+            #expect(error.description.contains("CONFIG_DEBUG_INFO_BTF"))
+        }
+    }
+
+    @Test("bad arguments are refused before anything is loaded", arguments: [
+        ["run", "--listen", "nowhere:99999"],
+        ["run", "--probes", "magic"],
+        ["run", "--ring-buffer-kib", "3"],
+        ["list", "--agent", "ftp://x"],
+    ])
+    func badArguments(arguments: [String]) throws {
+        let result = try runTracer(arguments)
+        #expect(result.status != 0)
+        #expect(!result.output.isEmpty)
+    }
+}
+}
+
+private func runTracer(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    try Host.run([RunningAgent.executable.path] + arguments)
+}
+
+/// Names of the BPF programs whose file descriptors process `pid` holds.
+private func loadedProgramNames(ownedBy pid: Int32) -> Set<String> {
+    guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fdinfo") else { return [] }
+    var ids: Set<UInt32> = []
+    for fd in fds {
+        guard let info = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8) else { continue }
+        for line in info.split(separator: "\n") where line.hasPrefix("prog_id:") {
+            if let id = UInt32(line.dropFirst("prog_id:".count).trimmingCharacters(in: .whitespaces)) { ids.insert(id) }
+        }
+    }
+    return Set(ids.compactMap(programName(id:)))
+}
+
+/// Names of every BPF program loaded in the kernel.
+private func allLoadedProgramNames() -> Set<String> {
+    var names: Set<String> = []
+    var id: UInt32 = 0
+    while bpf_prog_get_next_id(id, &id) == 0 {
+        if let name = programName(id: id) { names.insert(name) }
+    }
+    return names
+}
+
+private func programName(id: UInt32) -> String? {
+    let fd = bpf_prog_get_fd_by_id(id)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var info = bpf_prog_info()
+    var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+    guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
+    return withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import NetnsAgent
+import Testing
+
+/// The agent on the real kernel with real namespaces. Serialized: each test counts every
+/// namespace the host creates while it runs.
+extension RealKernel {
+@Suite("Namespace lifecycles")
+struct LifecycleTests {
+    @Test("namespaces that exit at once: created, released and freed exactly once each")
+    func shortLived() async throws {
+        let agent = try await RunningAgent()
+        let before = try agent.metrics()
+        for _ in 0..<5 { try Host.must(["unshare", "--net", "true"]) }
+        try await eventually("5 namespaces are freed") {
+            try agent.metrics()["netns_freed_total"] == before["netns_freed_total"]! + 5
+        }
+        let after = try agent.metrics()
+        #expect(after["netns_created_total"]! - before["netns_created_total"]! == 5)
+        #expect(after["netns_released_total"]! - before["netns_released_total"]! == 5)
+        #expect(after["netns_alive"] == before["netns_alive"])
+        #expect(after["netns_dying"] == 0)
+        #expect(after["netns_lifetime_seconds_count"]! - before["netns_lifetime_seconds_count"]! == 5)
+        #expect(after["netns_setup_failures_total"] == 0)
+        #expect(after["netns_tracer_events_lost_total"] == 0)
+        #expect(after["netns_tracer_probe_info{mode=\"tracepoint\"}"] == 1)
+        await agent.stop()
+    }
+
+    @Test("a namespace held by a process: its inum, creator and refcounts, then its end")
+    func heldByProcess() async throws {
+        let agent = try await RunningAgent()
+        let before = try agent.metrics()
+        let holder = try Host.start(["unshare", "--net", "sleep", "120"])
+        defer { Host.stop(holder) }
+        try await eventually("the holder is in its own namespace") {
+            Host.netnsInode(pid: holder.processIdentifier) != Host.netnsInode(pid: getpid())
+        }
+        let inum = try #require(Host.netnsInode(pid: holder.processIdentifier))
+        try await eventually("namespace \(inum) is listed alive") {
+            try agent.namespaces().contains { $0.inum == inum && $0.state == "alive" }
+        }
+        let listed = try #require(try agent.namespaces().first { $0.inum == inum })
+        #expect(listed.creator?.pid == UInt32(holder.processIdentifier))
+        #expect(listed.creator?.comm == "unshare")
+        #expect(listed.createdAt != nil)
+        #expect(listed.refs?.active ?? 0 >= 1)
+        #expect(try agent.metrics()["netns_alive"] == before["netns_alive"]! + 1)
+
+        // A second task joins: the periodic refresh sees one more active reference.
+        let activeBefore = listed.refs?.active ?? 0
+        let joiner = try Host.start(["nsenter", "--net=/proc/\(holder.processIdentifier)/ns/net", "sleep", "120"])
+        defer { Host.stop(joiner) }
+        try await eventually("the refresh reports the joiner's reference", timeout: .seconds(10)) {
+            try agent.namespaces().first { $0.inum == inum }?.refs?.active ?? 0 > activeBefore
+        }
+
+        Host.stop(joiner)
+        Host.stop(holder)
+        try await eventually("namespace \(inum) is freed") {
+            try agent.namespaces().first { $0.inum == inum && $0.createdAt == listed.createdAt }?.state == "freed"
+        }
+        let after = try agent.metrics()
+        #expect(after["netns_alive"] == before["netns_alive"])
+        #expect(after["netns_created_total"]! - before["netns_created_total"]! == 1)
+        #expect(after["netns_released_total"]! - before["netns_released_total"]! == 1)
+        #expect(after["netns_freed_total"]! - before["netns_freed_total"]! == 1)
+        await agent.stop()
+    }
+
+    @Test("ip netns add and del: pinned by a bind mount, then released and freed")
+    func ipNetns() async throws {
+        let agent = try await RunningAgent()
+        let name = Host.uniqueName("nt-ipnetns")
+        let before = try agent.metrics()
+        try Host.must(["ip", "netns", "add", name])
+        var deleted = false
+        defer { if !deleted { _ = try? Host.run(["ip", "netns", "del", name]) } }
+        let inum = try #require(Host.inode("/run/netns/\(name)"))
+        try await eventually("the pinned namespace is listed alive") {
+            try agent.namespaces().contains { $0.inum == inum && $0.state == "alive" && $0.creator?.comm == "ip" }
+        }
+        var now = try agent.metrics()
+        #expect(now["netns_created_total"]! - before["netns_created_total"]! == 1)
+        #expect(now["netns_alive"]! - before["netns_alive"]! == 1)
+
+        try Host.must(["ip", "netns", "del", name])
+        deleted = true
+        try await eventually("the namespace is freed") {
+            try agent.metrics()["netns_freed_total"]! - before["netns_freed_total"]! == 1
+        }
+        now = try agent.metrics()
+        #expect(now["netns_released_total"]! - before["netns_released_total"]! == 1)
+        #expect(now["netns_alive"] == before["netns_alive"])
+        #expect(now["netns_dying"] == 0)
+        #expect(try agent.namespaces().first { $0.inum == inum && $0.creator?.comm == "ip" }?.state == "freed")
+        await agent.stop()
+    }
+
+    @Test("namespaces older than the agent are discovered: bind-mounted, process-held and the host's")
+    func discovery() async throws {
+        try requireRoot()
+        let name = Host.uniqueName("nt-before")
+        try Host.must(["ip", "netns", "add", name])
+        var deleted = false
+        defer { if !deleted { _ = try? Host.run(["ip", "netns", "del", name]) } }
+        let holder = try Host.start(["unshare", "--net", "sleep", "120"])
+        defer { Host.stop(holder) }
+        try await eventually("the holder is in its own namespace") {
+            Host.netnsInode(pid: holder.processIdentifier) != Host.netnsInode(pid: getpid())
+        }
+        let pinned = try #require(Host.inode("/run/netns/\(name)"))
+        let held = try #require(Host.netnsInode(pid: holder.processIdentifier))
+        let host = try #require(Host.ownNetnsInode)
+
+        let agent = try await RunningAgent()
+        let listed = try agent.namespaces()
+        for inum in [pinned, held, host] {
+            let entry = listed.first { $0.inum == inum }
+            #expect(entry?.state == "alive", "namespace \(inum) discovered at start")
+            #expect(entry?.createdAt == nil)
+            #expect(entry?.discoveredAt != nil)
+        }
+        let metrics = try agent.metrics()
+        #expect(metrics["netns_alive"]! >= 3)
+        #expect(metrics["netns_created_total"] == 0)
+        #expect(metrics["netns_discovered_total"] == metrics["netns_alive"])
+
+        // Releasing a namespace created before the agent started is counted too.
+        try Host.must(["ip", "netns", "del", name])
+        deleted = true
+        try await eventually("the pre-existing namespace is freed") {
+            try agent.namespaces().first { $0.inum == pinned }?.state == "freed"
+        }
+        let after = try agent.metrics()
+        #expect(after["netns_released_total"] == 1)
+        #expect(after["netns_freed_total"] == 1)
+        #expect(after["netns_alive"] == metrics["netns_alive"]! - 1)
+        #expect(after["netns_lifetime_seconds_count"] == 0)
+        await agent.stop()
+    }
+
+    @Test("a failed creation is counted: unshare refused by a namespace limit of zero")
+    func failedCreation() async throws {
+        let agent = try await RunningAgent()
+        // Inside a user namespace of its own, root may set the limit to 0 without touching
+        // the host's; unshare(CLONE_NEWNET) then fails in copy_net_ns with ENOSPC.
+        let (status, output) = try Host.run([
+            "unshare", "--user", "--map-root-user", "sh", "-c",
+            "echo 0 > /proc/sys/user/max_net_namespaces && exec unshare --net true",
+        ])
+        #expect(status != 0)
+        #expect(output.contains("No space left on device"), "unshare should fail with ENOSPC: \(output)")
+        try await eventually("the failure is counted") {
+            try agent.metrics()["netns_setup_failures_total"] == 1
+        }
+        #expect(try agent.metrics()["netns_created_total"] == 0)
+        await agent.stop()
+    }
+}
+}
