@@ -86,7 +86,7 @@ public final class Agent: Service {
         ready.store(true, ordering: .releasing)
         let snapshot = state.snapshot()
         logger.info("serving", metadata: [
-            "address": "\(exporter.localAddress.map { "\($0)" } ?? "?")",
+            "address": "\(exporter.localAddress.flatMap { address in address.ipAddress.map { "\($0):\(address.port ?? 0)" } } ?? "?")",
             "alive": "\(snapshot.aggregator.count(.alive))",
             "dying": "\(snapshot.aggregator.count(.dying))",
         ])

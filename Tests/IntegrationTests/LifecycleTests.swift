@@ -140,6 +140,35 @@ struct LifecycleTests {
         await agent.stop()
     }
 
+    @Test("a namespace held only by an open file descriptor is discovered, then seen to end")
+    func heldByDescriptor() async throws {
+        try requireRoot()
+        let creator = try Host.start(["unshare", "--net", "sleep", "120"])
+        defer { Host.stop(creator) }
+        try await eventually("the creator is in its own namespace") {
+            Host.netnsInode(pid: creator.processIdentifier) != Host.ownNetnsInode
+        }
+        let inum = try #require(Host.netnsInode(pid: creator.processIdentifier))
+        let fdHolder = try Host.start(["sh", "-c", "exec 3</proc/\(creator.processIdentifier)/ns/net; exec sleep 120"])
+        defer { Host.stop(fdHolder) }
+        try await eventually("the holder has the namespace open as fd 3") {
+            Host.inode("/proc/\(fdHolder.processIdentifier)/fd/3") == inum
+        }
+        Host.stop(creator)  // from here only the descriptor keeps the namespace alive
+
+        let agent = try await RunningAgent()
+        let entry = try agent.namespaces().first { $0.inum == inum }
+        #expect(entry?.state == "alive")
+        #expect(entry?.holder?.pid == UInt32(fdHolder.processIdentifier))
+        #expect(entry?.holder?.comm == "sleep")
+
+        Host.stop(fdHolder)
+        try await eventually("the namespace is freed once the descriptor is closed") {
+            try agent.namespaces().first { $0.inum == inum }?.state == "freed"
+        }
+        await agent.stop()
+    }
+
     @Test("a failed creation is counted: unshare refused by a namespace limit of zero")
     func failedCreation() async throws {
         let agent = try await RunningAgent()
