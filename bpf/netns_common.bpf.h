@@ -25,9 +25,10 @@ int BPF_PROG(cleanup_batch_start, struct work_struct *work)
 {
 	if (!is_cleanup_net(BPF_CORE_READ(work, func)))
 		return 0;
+	__u32 batch = __sync_add_and_fetch(&cleanup_batch, 1);
 	emit(NETNS_EV_CLEANUP_START, NETNS_SRC_CLEANUP_START, NULL, 0);
 	/* The batch about to run holds exactly the namespaces whose active count is zero. */
-	scan_tracked(NETNS_SRC_CLEANUP_START, false);
+	scan_tracked(SCAN_BATCH_START, batch);
 	return 0;
 }
 
@@ -36,20 +37,87 @@ int BPF_PROG(cleanup_batch_end, struct work_struct *work, void *function)
 {
 	if (!is_cleanup_net(function))
 		return 0;
-	/* The batch dropped its passive references: freed namespaces now read zero. */
-	scan_tracked(NETNS_SRC_CLEANUP_END, false);
+	/* The batch dropped its passive references: freed namespaces now read zero, and
+	 * those still held are torn down but pinned. */
+	scan_tracked(SCAN_BATCH_END, cleanup_batch);
 	emit(NETNS_EV_CLEANUP_END, NETNS_SRC_CLEANUP_END, NULL, 0);
 	return 0;
 }
 
-/* Not attached: the agent runs it on demand to refresh every tracked namespace. */
-SEC("raw_tp")
-int refresh(void *ctx)
+/* Whether memory on the namespace list is a struct net (the list's head is not). */
+static __always_inline bool is_net(struct net *net)
 {
-	scan_tracked(NETNS_SRC_REFRESH, true);
+	struct ns_common *ns = &net->ns;
+	int type = 0;
+	__u64 cookie = 0;
+	if (bpf_core_field_exists(ns->ns_type)) {
+		bpf_core_read(&type, sizeof(type), &ns->ns_type);
+	} else {
+		const struct proc_ns_operations *ops = BPF_CORE_READ(ns, ops);
+		if (bpf_core_read(&type, sizeof(type), &ops->type) != 0)
+			return false;
+	}
+	bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie);
+	return type == CLONE_NEWNET && cookie != 0;
+}
+
+struct list_walk {
+	struct list_head *start;
+	struct list_head *node;
+};
+
+static long walk_step(__u64 index, struct list_walk *walk)
+{
+	struct list_head *node = walk->node;
+	struct list_head *next = BPF_CORE_READ(node, next);
+	if (!next || next == walk->start)
+		return 1;
+	walk->node = next;
+	struct net *net = (struct net *)((char *)next - bpf_core_field_offset(struct net, list));
+	__u64 key = (__u64)net;
+	if (!bpf_map_lookup_elem(&tracked, &key) && is_net(net))
+		track_net(net, NETNS_EV_DISCOVERED, NETNS_SRC_DISCOVERY_LIST, NULL);
 	return 0;
 }
 
+/*
+ * Not attached: the agent runs it on demand. Re-reads every tracked namespace, then walks the
+ * kernel's namespace list from one of them and tracks any alive namespace not followed yet:
+ * those pinned only inside the kernel, which no task, file or mount shows.
+ */
+SEC("raw_tp")
+int refresh(void *ctx)
+{
+	__u64 alive = scan_tracked(SCAN_REFRESH, 0);
+	if (!alive)
+		return 0;
+	struct list_walk walk = { .start = &((struct net *)alive)->list };
+	walk.node = walk.start;
+	bpf_loop(1 << 20, walk_step, &walk, 0);
+	return 0;
+}
+
+/*
+ * Writes one holder record to the iterator's output, unless the namespace is the agent's
+ * own (the host's, which always has holders).
+ */
+static __always_inline void write_holder(struct bpf_iter_meta *meta, struct net *net,
+					 struct task_struct *task, __u32 kind, __s32 fd)
+{
+	__u32 zero = 0;
+	struct netns_config *config_slot = bpf_map_lookup_elem(&config, &zero);
+	struct netns_holder holder = { .kind = kind, .fd = fd };
+
+	holder.cookie = BPF_CORE_READ(net, net_cookie);
+	if (config_slot && holder.cookie == config_slot->host_cookie)
+		return;
+	holder.inum = BPF_CORE_READ(net, ns.inum);
+	holder.pid = BPF_CORE_READ(task, tgid);
+	BPF_CORE_READ_STR_INTO(&holder.comm, task, comm);
+	bpf_seq_write(meta->seq, &holder, sizeof(holder));
+}
+
+/* Every task's namespace: tracked if new (DISCOVERED), and reported as a TASK holder. */
 SEC("iter/task")
 int discover_tasks(struct bpf_iter__task *ctx)
 {
@@ -60,20 +128,21 @@ int discover_tasks(struct bpf_iter__task *ctx)
 	if (!net)
 		return 0;            /* an exiting task has no nsproxy */
 	__u64 key = (__u64)net;
-	if (bpf_map_lookup_elem(&tracked, &key))
-		return 0;
-	track_net(net, NETNS_EV_DISCOVERED, NETNS_SRC_DISCOVERY_TASK, task);
+	if (!bpf_map_lookup_elem(&tracked, &key))
+		track_net(net, NETNS_EV_DISCOVERED, NETNS_SRC_DISCOVERY_TASK, task);
+	write_holder(ctx->meta, net, task, NETNS_HOLDER_TASK, -1);
 	return 0;
 }
 
 /* The namespace a file holds: an nsfs file of a network namespace, or a socket's. */
-static __always_inline struct net *file_net(struct file *file)
+static __always_inline struct net *file_net(struct file *file, __u32 *kind)
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	unsigned short mode = BPF_CORE_READ(inode, i_mode);
 
 	if ((mode & S_IFMT) == S_IFSOCK) {
 		struct socket *sock = BPF_CORE_READ(file, private_data);
+		*kind = NETNS_HOLDER_SOCKET;
 		return BPF_CORE_READ(sock, sk, __sk_common.skc_net.net);
 	}
 	if (BPF_CORE_READ(inode, i_sb, s_magic) != NSFS_MAGIC)
@@ -88,22 +157,27 @@ static __always_inline struct net *file_net(struct file *file)
 	}
 	if (type != CLONE_NEWNET)
 		return NULL;
+	*kind = NETNS_HOLDER_FD;
 	return (struct net *)((char *)ns - bpf_core_field_offset(struct net, ns));
 }
 
+/* Every open file that holds a namespace: tracked if new, and reported as an FD or SOCKET
+ * holder. The agent's own descriptors on bind mounts make mount-pinned namespaces visible. */
 SEC("iter/task_file")
 int discover_files(struct bpf_iter__task_file *ctx)
 {
 	struct file *file = ctx->file;
-	if (!file)
+	struct task_struct *task = ctx->task;
+	if (!file || !task)
 		return 0;
-	struct net *net = file_net(file);
+	__u32 kind = 0;
+	struct net *net = file_net(file, &kind);
 	if (!net)
 		return 0;
 	__u64 key = (__u64)net;
-	if (bpf_map_lookup_elem(&tracked, &key))
-		return 0;
-	track_net(net, NETNS_EV_DISCOVERED, NETNS_SRC_DISCOVERY_FILE, ctx->task);
+	if (!bpf_map_lookup_elem(&tracked, &key))
+		track_net(net, NETNS_EV_DISCOVERED, NETNS_SRC_DISCOVERY_FILE, task);
+	write_holder(ctx->meta, net, task, kind, (__s32)ctx->fd);
 	return 0;
 }
 

@@ -41,18 +41,24 @@ struct ns_common {
 };
 struct ns_common___pre618 { refcount_t count; };   /* up to 6.17: active references */
 
+struct list_head { struct list_head *next; };
 struct net {
 	refcount_t passive;
+	struct list_head list;                            /* on net_namespace_list while alive */
 	struct ns_common ns;
 	__u64 net_cookie;
 };
 struct net___pre618 { struct ns_common___pre618 ns; };
 
 struct nsproxy { struct net *net_ns; };
+typedef struct { unsigned int val; } kuid_t;
+struct cred { kuid_t uid; };
 struct task_struct {
 	int pid;
 	int tgid;
 	struct nsproxy *nsproxy;
+	struct task_struct *real_parent;
+	struct cred *real_cred;
 	char comm[16];
 };
 struct work_struct { void *func; };
@@ -77,7 +83,8 @@ struct pt_regs {
 	unsigned long di, si, dx, cx, r8, r9, ax, sp, ip, bp, bx;
 };
 
-struct bpf_iter_meta { void *seq; __u64 session_id; __u64 seq_num; };
+struct seq_file;
+struct bpf_iter_meta { struct seq_file *seq; __u64 session_id; __u64 seq_num; };
 struct bpf_iter__task { struct bpf_iter_meta *meta; struct task_struct *task; };
 struct bpf_iter__task_file {
 	struct bpf_iter_meta *meta;
@@ -104,7 +111,7 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-enum tracked_state { TRACKED_ALIVE = 0, TRACKED_RELEASED = 1 };
+enum tracked_state { TRACKED_ALIVE = 0, TRACKED_RELEASED = 1, TRACKED_TORN_DOWN = 2 };
 
 /* What the kernel side remembers about a namespace it follows, keyed by `struct net *`. */
 struct tracked_net {
@@ -113,7 +120,20 @@ struct tracked_net {
 	__u32 state;      /* enum tracked_state */
 	__s32 active;     /* last refcounts reported, to send REFS only on change */
 	__s32 passive;
+	__u32 batch;      /* the cleanup_net batch tearing it down; 0 until one starts */
+	__u32 pad;
 };
+
+/* cleanup_net batches seen to start (a batch's number while it runs). */
+__u32 cleanup_batch = 0;
+
+/* Settings written by the agent (struct netns_config at slot 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netns_config);
+} config SEC(".maps");
 
 /* Every namespace the agent follows; its size is set by the agent before load. */
 struct {
@@ -204,15 +224,15 @@ static __always_inline bool emit_for(__u32 kind, __u32 source, const struct net_
 	e->kind = kind;
 	e->source = source;
 	e->result = result;
+	struct task_struct *task = holder ? holder : (struct task_struct *)bpf_get_current_task();
+	e->pid = BPF_CORE_READ(task, tgid);
+	e->tid = BPF_CORE_READ(task, pid);
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = BPF_CORE_READ(task, real_cred, uid.val);
 	if (holder) {
-		e->pid = BPF_CORE_READ(holder, tgid);
-		e->tid = BPF_CORE_READ(holder, pid);
 		e->cgroup_id = 0;
 		BPF_CORE_READ_STR_INTO(&e->comm, holder, comm);
 	} else {
-		__u64 id = bpf_get_current_pid_tgid();
-		e->pid = id >> 32;
-		e->tid = (__u32)id;
 		e->cgroup_id = bpf_get_current_cgroup_id();
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 	}
@@ -288,55 +308,71 @@ static __always_inline void release_net(struct net *net, __u32 source)
 	emit(NETNS_EV_RELEASED, source, &r, 0);    /* created before we started: still counted */
 }
 
+/* What a scan is for: the start or end of a cleanup batch, or a periodic refresh. */
+enum scan_purpose { SCAN_BATCH_START, SCAN_BATCH_END, SCAN_REFRESH };
+
 struct scan_ctx {
-	__u32 source;
-	bool report_refs;
+	__u32 purpose;    /* enum scan_purpose */
+	__u32 batch;      /* the batch starting or ending */
+	__u64 alive;      /* any followed namespace still alive: a way onto the namespace list */
 };
 
 /*
- * Looks at one followed namespace: reports a release when its active count is zero, a free
- * when its passive count is zero or its memory now holds another namespace, and (when asked)
- * new refcounts. State changes only once the event is sent, so a dropped event is retried.
+ * Looks at one followed namespace and reports what changed since the last look:
+ *  - a release, when its active count reads zero (a batch start finds exactly these);
+ *  - its teardown, at the end of the batch that held it, if passive references remain;
+ *  - a free, when its passive count reads zero or its memory now holds another namespace;
+ *  - new refcounts, on a refresh.
+ * State changes only once the event is sent, so a dropped event is retried next time.
  */
 static long scan_one(struct bpf_map *map, __u64 *key, struct tracked_net *t,
 		     struct scan_ctx *ctx)
 {
 	struct net_reading r = read_net((struct net *)*key);
 	bool gone = !r.readable || r.cookie != t->cookie || r.passive == 0;
+	__u32 source = ctx->purpose == SCAN_BATCH_START ? NETNS_SRC_CLEANUP_START
+		     : ctx->purpose == SCAN_BATCH_END ? NETNS_SRC_CLEANUP_END : NETNS_SRC_REFRESH;
 
 	if (gone) {
 		struct net_reading last = { .cookie = t->cookie, .inum = t->inum,
 					    .active = 0, .passive = 0 };
 		if (t->state == TRACKED_ALIVE) {
-			if (!emit(NETNS_EV_RELEASED, ctx->source, &last, 0))
+			if (!emit(NETNS_EV_RELEASED, source, &last, 0))
 				return 0;
 			t->state = TRACKED_RELEASED;
 		}
-		if (emit(NETNS_EV_FREED, ctx->source, &last, 0))
+		if (emit(NETNS_EV_FREED, source, &last, 0))
 			bpf_map_delete_elem(map, key);
 		return 0;
 	}
 	if (t->state == TRACKED_ALIVE && r.active == 0) {
-		if (emit(NETNS_EV_RELEASED, ctx->source, &r, 0)) {
-			t->state = TRACKED_RELEASED;
-			t->active = r.active;
-			t->passive = r.passive;
-		}
-		return 0;
+		if (!emit(NETNS_EV_RELEASED, source, &r, 0))
+			return 0;
+		t->state = TRACKED_RELEASED;
 	}
-	if (ctx->report_refs && (r.active != t->active || r.passive != t->passive)) {
-		if (emit(NETNS_EV_REFS, ctx->source, &r, 0)) {
-			t->active = r.active;
-			t->passive = r.passive;
-		}
+	if (ctx->purpose == SCAN_BATCH_START && t->state == TRACKED_RELEASED && t->batch == 0)
+		t->batch = ctx->batch;   /* released before this batch began: it is in it */
+	if (ctx->purpose == SCAN_BATCH_END && t->state == TRACKED_RELEASED && t->batch == ctx->batch) {
+		if (emit(NETNS_EV_TORN_DOWN, source, &r, 0))
+			t->state = TRACKED_TORN_DOWN;
 	}
+	if (ctx->purpose == SCAN_REFRESH && (r.active != t->active || r.passive != t->passive)) {
+		if (!emit(NETNS_EV_REFS, source, &r, 0))
+			return 0;
+	}
+	t->active = r.active;
+	t->passive = r.passive;
+	if (t->state == TRACKED_ALIVE && r.active > 0)
+		ctx->alive = *key;
 	return 0;
 }
 
-static __always_inline void scan_tracked(__u32 source, bool report_refs)
+/* Scans every followed namespace; returns one still alive (0 if none). */
+static __always_inline __u64 scan_tracked(__u32 purpose, __u32 batch)
 {
-	struct scan_ctx ctx = { .source = source, .report_refs = report_refs };
+	struct scan_ctx ctx = { .purpose = purpose, .batch = batch };
 	bpf_for_each_map_elem(&tracked, scan_one, &ctx, 0);
+	return ctx.alive;
 }
 
 #endif /* NETNS_CORE_BPF_H */

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define NETNS_EVENT_VERSION 1
+#define NETNS_EVENT_VERSION 2
 #define NETNS_COMM_LEN 16
 
 /* What happened. Values are part of the recorded-file format: append, never renumber. */
@@ -36,6 +36,9 @@ enum netns_event_kind {
 	/* A cleanup_net batch started or ended on the netns workqueue (no net fields). */
 	NETNS_EV_CLEANUP_START = 8,
 	NETNS_EV_CLEANUP_END = 9,
+	/* Its cleanup_net batch ended, but passive references still hold its memory (it is
+	 * freed when they go: until then, a zombie). */
+	NETNS_EV_TORN_DOWN = 10,
 };
 
 /* Which kernel hook produced the event (the `source` field). */
@@ -53,6 +56,7 @@ enum netns_event_source {
 	NETNS_SRC_DISCOVERY_TASK = 10,
 	NETNS_SRC_DISCOVERY_FILE = 11,
 	NETNS_SRC_NET_FREE = 12,
+	NETNS_SRC_DISCOVERY_LIST = 13,   /* found only on the kernel's namespace list */
 };
 
 /* Refcount value meaning "could not be read". */
@@ -70,7 +74,35 @@ struct netns_event {
 	__u32 tid;            /* thread id of the acting task */
 	__s32 result;         /* 0 or a negative errno, where the hook has one */
 	__u32 source;         /* enum netns_event_source */
+	__u32 uid;            /* real uid of the acting task */
+	__u32 ppid;           /* tgid of the acting task's parent */
 	char comm[NETNS_COMM_LEN];
+};
+
+/* How a task holds a namespace (the `kind` of a holder record). */
+enum netns_holder_kind {
+	NETNS_HOLDER_TASK = 1,     /* the task's network namespace */
+	NETNS_HOLDER_FD = 2,       /* an open nsfs file (e.g. /proc/PID/ns/net, /run/netns/NAME) */
+	NETNS_HOLDER_SOCKET = 3,   /* an open socket that lives in the namespace */
+};
+
+/*
+ * One holder of one namespace, written by the discovery iterators to their seq_file (read by
+ * the agent, not sent on the ring buffer). Namespaces of the agent's own (host) namespace are
+ * left out: it always has holders.
+ */
+struct netns_holder {
+	__u64 cookie;
+	__u32 inum;
+	__u32 kind;           /* enum netns_holder_kind */
+	__u32 pid;            /* tgid of the holding task */
+	__s32 fd;             /* the descriptor for FD and SOCKET holders, -1 for TASK */
+	char comm[NETNS_COMM_LEN];
+};
+
+/* Settings the agent writes into the `config` array (slot 0) after load. */
+struct netns_config {
+	__u64 host_cookie;    /* the agent's own namespace: its holders are not reported */
 };
 
 /* Slots of the per-CPU `stats` array: every failure inside BPF is counted here. */

@@ -27,20 +27,28 @@ public struct BPFProgram: @unchecked Sendable {
         return options.retval
     }
 
-    /// Runs an iterator program over everything it iterates, discarding its text output.
-    public func iterate() throws(BPFError) {
+    /// Runs an iterator program over everything it iterates and returns what it wrote,
+    /// up to `limit` bytes (the rest is read and dropped; `truncated` says so).
+    public func iterate(limit: Int = 256 << 20) throws(BPFError) -> (output: [UInt8], truncated: Bool) {
         let link = try libbpfCall("attach iterator '\(name)'", bpf_program__attach_iter(handle, nil))
         defer { bpf_link__destroy(link) }
         let fd = bpf_iter_create(bpf_link__fd(link))
         try libbpfCall("create iterator '\(name)'", fd)
         defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var output: [UInt8] = []
+        var truncated = false
+        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = read(fd, &buffer, buffer.count)
-            if count == 0 { return }
+            if count == 0 { return (output, truncated) }
             if count < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 throw BPFError(operation: "read iterator '\(name)'", code: errno)
+            }
+            if output.count + count <= limit {
+                output.append(contentsOf: buffer.prefix(count))
+            } else {
+                truncated = true
             }
         }
     }

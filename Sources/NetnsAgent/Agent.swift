@@ -23,6 +23,16 @@ public struct AgentConfiguration: Sendable {
     public var aggregatorLimits = Aggregator.Limits()
     /// How often every tracked namespace's refcounts are re-read.
     public var refreshInterval: Duration = .seconds(2)
+    /// How often the holders of every namespace are scanned (tasks, mounts, fds, sockets).
+    public var holderScanInterval: Duration = .seconds(10)
+    /// How long each leaking condition must last to be reported.
+    public var leakThresholds = LeakThresholds()
+    /// At most this many leaking namespaces get a `netns_leak_info` series.
+    public var leakSeriesLimit = 100
+    /// Serve HTTP (false for `netns-tracer record`).
+    public var serve = true
+    /// Write every input to this file (`netns-tracer record`).
+    public var recordPath: String?
 
     /// Creates the default configuration.
     public init() {}
@@ -56,16 +66,21 @@ public final class Agent: Service {
         }
 
         let clock = ClockMapping.now()
-        let state = AgentState(aggregator: Aggregator(limits: configuration.aggregatorLimits))
-        let exporter = try await startExporter(state: state, clock: clock)
+        let recorder = try configuration.recordPath.map { path throws in try Recorder(path: path, clock: clock) }
+        let state = AgentState(
+            aggregator: Aggregator(limits: configuration.aggregatorLimits, leakThresholds: configuration.leakThresholds),
+            recorder: recorder)
+        let exporter = configuration.serve ? try await startExporter(state: state, clock: clock) : nil
 
+        var limits = configuration.probeLimits
+        limits.hostCookie = HolderScanner.ownNamespaceCookie() ?? 0
         let probes: ProbeSet
         do {
-            probes = try ProbeSet.attachFirst(of: configuration.probeMode, limits: configuration.probeLimits) { failure in
+            probes = try ProbeSet.attachFirst(of: configuration.probeMode, limits: limits) { failure in
                 logger.notice("skipping probe set", metadata: ["reason": "\(failure)"])
             }
         } catch {
-            await exporter.stop()
+            await exporter?.stop()
             throw AgentStartError.noProbeSet(error)
         }
         logger.info("probes attached", metadata: ["mode": "\(probes.kind)"])
@@ -74,23 +89,25 @@ public final class Agent: Service {
         let pump = try EventPump(probes: probes, state: state) { error in
             logger.error("ring buffer reader stopped", metadata: ["error": "\(error)"])
         }
+        let scanner = HolderScanner(probes: probes, state: state, hostCookie: limits.hostCookie)
         do {
-            try discover(probes: probes, state: state)
+            try scanner.scan()
+            try probes.refresh()
             await pump.catchUp()
         } catch {
             await pump.stop()
             probes.detach()
-            await exporter.stop()
-            throw error
+            await exporter?.stop()
+            throw AgentStartError.discovery("\(error)")
         }
         ready.store(true, ordering: .releasing)
         let snapshot = state.snapshot()
-        logger.info("serving", metadata: [
-            "address": "\(exporter.localAddress.flatMap { address in address.ipAddress.map { "\($0):\(address.port ?? 0)" } } ?? "?")",
+        logger.info(configuration.serve ? "serving" : "recording", metadata: [
+            "address": "\(exporter?.localAddress.flatMap { address in address.ipAddress.map { "\($0):\(address.port ?? 0)" } } ?? "-")",
             "alive": "\(snapshot.aggregator.count(.alive))",
             "dying": "\(snapshot.aggregator.count(.dying))",
         ])
-        onReady(exporter.localAddress)
+        onReady(exporter?.localAddress)
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [configuration] in
@@ -99,15 +116,30 @@ public final class Agent: Service {
                     Self.refresh(probes: probes, state: state, logger: logger)
                 }
             }
+            group.addTask { [configuration] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: configuration.holderScanInterval)
+                    guard !Task.isCancelled else { return }
+                    do {
+                        try scanner.scan()
+                    } catch {
+                        logger.warning("holder scan failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
             try? await gracefulShutdown()
             group.cancelAll()
         }
 
         logger.info("shutting down")
-        await exporter.stop()
+        await exporter?.stop()
         probes.detach()
         await pump.stop()
         logger.info("probes detached")
+        if let path = configuration.recordPath {
+            try state.finishRecording(at: ClockMapping.monotonicNow())
+            logger.info("recording written", metadata: ["path": "\(path)"])
+        }
     }
 
     private func startExporter(state: AgentState, clock: ClockMapping) async throws -> HTTPExporter {
@@ -119,11 +151,11 @@ public final class Agent: Service {
             switch path {
             case "/metrics":
                 return HTTPReply(status: .ok, contentType: MetricsExposition.contentType,
-                                 body: MetricsExposition.render(state.snapshot()))
+                                 body: MetricsExposition.render(state.snapshot(), now: ClockMapping.monotonicNow(),
+                                                                leakSeriesLimit: configuration.leakSeriesLimit))
             case "/namespaces":
-                let aggregator = state.snapshot().aggregator
                 return HTTPReply(status: .ok, contentType: NamespacesDocument.contentType,
-                                 body: NamespacesDocument.render(aggregator, clock: clock, now: ClockMapping.monotonicNow()))
+                                 body: NamespacesDocument.render(state.snapshot(), clock: clock, now: ClockMapping.monotonicNow()))
             case "/":
                 return HTTPReply(status: .ok, contentType: "text/plain",
                                  body: "netns-tracer: GET /metrics (Prometheus) or /namespaces (JSON)\n")
@@ -141,18 +173,6 @@ public final class Agent: Service {
         } catch {
             throw AgentStartError.listen(address: address, reason: "\(error)")
         }
-    }
-
-    private func discover(probes: ProbeSet, state: AgentState) throws(AgentStartError) {
-        let pins = NamespacePins()
-        defer { pins.close() }
-        do {
-            try probes.discover(holding: pins)
-        } catch {
-            throw .discovery("\(error)")
-        }
-        state.update { $0.discoveryPasses += 1 }
-        logger.debug("discovery pass done", metadata: ["pinnedPaths": "\(pins.paths)"])
     }
 
     private static func refresh(probes: ProbeSet, state: AgentState, logger: Logger) {

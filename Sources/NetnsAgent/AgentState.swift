@@ -1,7 +1,9 @@
 import NetnsCore
 import Synchronization
 
-/// What the agent knows, shared between the thread that reads events and the HTTP server.
+/// What the agent knows, shared between the thread that reads events, the periodic scans
+/// and the HTTP server. Every input also goes to the recorder, when there is one, in the
+/// order it was applied.
 public final class AgentState: Sendable {
     /// A consistent copy of everything the exporters show.
     public struct Snapshot: Sendable {
@@ -17,29 +19,71 @@ public final class AgentState: Sendable {
         public var decodeErrors: UInt64 = 0
         /// Completed discovery passes.
         public var discoveryPasses: UInt64 = 0
+        /// Paths of the creators' cgroups, by cgroup id.
+        public var cgroupPaths: [UInt64: String] = [:]
+        /// Entries that could not be written to the recording.
+        public var recordingErrors: UInt64 = 0
     }
 
     private let state: Mutex<Snapshot>
+    private let recorder: Recorder?
 
-    /// Creates the state around an empty aggregator.
-    public init(aggregator: Aggregator = Aggregator(), probeSet: ProbeSetKind? = nil) {
+    /// Creates the state around an empty aggregator, recording every input to `recorder`.
+    public init(aggregator: Aggregator = Aggregator(), probeSet: ProbeSetKind? = nil, recorder: Recorder? = nil) {
         state = Mutex(Snapshot(aggregator: aggregator, probeSet: probeSet))
+        self.recorder = recorder
     }
 
     /// A copy of the current state (cheap: the collections are copy-on-write).
     public func snapshot() -> Snapshot { state.withLock { $0 } }
 
-    /// Applies a batch of decoded events, counting the records that failed to decode.
-    public func ingest(_ events: [NetnsEvent], decodeErrors: Int) {
+    /// Applies a batch of decoded events and the cgroup paths newly learnt for them,
+    /// counting the records that failed to decode.
+    public func ingest(_ events: [NetnsEvent], decodeErrors: Int, cgroupPaths: [UInt64: String] = [:]) {
         state.withLock { snapshot in
+            for (id, path) in cgroupPaths where snapshot.cgroupPaths[id] == nil {
+                snapshot.cgroupPaths[id] = path
+                record(.cgroupPath(id: id, path: path), into: &snapshot)
+            }
+            for event in events { record(.event(event), into: &snapshot) }
             snapshot.aggregator.apply(events)
             snapshot.recordsReceived += UInt64(events.count + decodeErrors)
             snapshot.decodeErrors += UInt64(decodeErrors)
         }
     }
 
+    /// Applies a holder scan.
+    public func apply(_ scan: HolderScan) {
+        state.withLock { snapshot in
+            record(.holderScan(scan), into: &snapshot)
+            snapshot.aggregator.apply(scan)
+            snapshot.discoveryPasses += 1
+            let live = Set(snapshot.aggregator.namespaces.values.compactMap { $0.creator?.cgroupID })
+            if snapshot.cgroupPaths.count > 4 * max(live.count, 1024) {
+                snapshot.cgroupPaths = snapshot.cgroupPaths.filter { live.contains($0.key) }
+            }
+        }
+    }
+
     /// Changes the bookkeeping beside the aggregator.
     public func update(_ body: (inout Snapshot) -> Void) {
         state.withLock { body(&$0) }
+    }
+
+    /// Ends the recording, if any, with the time a replay should take as "now".
+    public func finishRecording(at timestamp: UInt64) throws {
+        try state.withLock { snapshot in
+            record(.end(timestamp: timestamp), into: &snapshot)
+            try recorder?.close()
+        }
+    }
+
+    private func record(_ entry: Recording.Entry, into snapshot: inout Snapshot) {
+        guard let recorder else { return }
+        do {
+            try recorder.write(entry)
+        } catch {
+            snapshot.recordingErrors += 1
+        }
     }
 }

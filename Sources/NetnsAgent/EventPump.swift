@@ -56,11 +56,13 @@ public final class EventPump: Sendable {
     }
 }
 
-/// Events decoded during one poll, applied to the state in one lock.
+/// Events decoded during one poll, applied to the state in one lock, with the cgroup paths of
+/// their creators looked up while the cgroups still exist.
 private final class EventBatch: @unchecked Sendable {
     // Touched only by the pump's queue.
     private var events: [NetnsEvent] = []
     private var decodeErrors = 0
+    private let cgroups = CgroupResolver()
 
     func add(_ bytes: UnsafeRawBufferPointer) {
         do {
@@ -72,7 +74,11 @@ private final class EventBatch: @unchecked Sendable {
 
     func flush(into state: AgentState) {
         guard !events.isEmpty || decodeErrors > 0 else { return }
-        state.ingest(events, decodeErrors: decodeErrors)
+        var paths: [UInt64: String] = [:]
+        for event in events where event.kind == .created && paths[event.task.cgroupID] == nil {
+            paths[event.task.cgroupID] = cgroups.path(of: event.task.cgroupID, now: event.timestamp)
+        }
+        state.ingest(events, decodeErrors: decodeErrors, cgroupPaths: paths)
         events.removeAll(keepingCapacity: true)
         decodeErrors = 0
     }

@@ -1,3 +1,4 @@
+import CNetnsEvent
 import NetnsCore
 
 /// Renders the agent's state as Prometheus text exposition format 0.0.4.
@@ -5,8 +6,9 @@ public enum MetricsExposition {
     /// The Content-Type of the rendered text.
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    /// Renders every metric family of `snapshot`.
-    public static func render(_ snapshot: AgentState.Snapshot) -> String {
+    /// Renders every metric family of `snapshot`; `now` (CLOCK_MONOTONIC ns) is the time
+    /// leaks are judged at, and at most `leakSeriesLimit` leaking namespaces get an info series.
+    public static func render(_ snapshot: AgentState.Snapshot, now: UInt64, leakSeriesLimit: Int = 100) -> String {
         var text = TextExposition()
         let aggregator = snapshot.aggregator
         let counters = aggregator.counters
@@ -21,6 +23,25 @@ public enum MetricsExposition {
         text.histogram("netns_lifetime_seconds", "Seconds from creation to release of a network namespace.", aggregator.lifetimes)
         text.counter("netns_cleanup_batches_total", "cleanup_net batches run by the kernel.", counters.cleanupBatches)
         text.histogram("netns_cleanup_duration_seconds", "Seconds each cleanup_net batch ran.", aggregator.cleanupDurations)
+
+        let leaks = aggregator.leaks(at: now)
+        text.family("netns_leaked", "Network namespaces leaking now, by kind (orphaned, stuck_teardown, zombie).", type: "gauge")
+        for kind in LeakKind.allCases {
+            text.sample("netns_leaked", labels: [("kind", kind.rawValue)], leaks.count { $0.leak.kind == kind })
+        }
+        text.gauge("netns_untracked", "Alive network namespaces found only on the kernel's namespace list: no task, file or mount holds them.",
+                   aggregator.namespaces.values.count { $0.isKernelOnly })
+        text.family("netns_leak_info", "One series per leaking namespace (value 1), oldest leaks first, up to the configured limit.", type: "gauge")
+        for (record, leak) in leaks.prefix(leakSeriesLimit) {
+            let creator = record.creator
+            let container = creator.flatMap { snapshot.cgroupPaths[$0.cgroupID] }.flatMap(ContainerIdentity.parse(cgroupPath:))
+            text.sample("netns_leak_info", labels: [
+                ("cookie", String(record.cookie)), ("inum", String(record.inum)), ("kind", leak.kind.rawValue),
+                ("creator_comm", creator?.comm ?? ""), ("container", container?.shortName ?? ""),
+            ], 1)
+        }
+        text.gauge("netns_leak_info_dropped", "Leaking namespaces left out of netns_leak_info by the series limit.",
+                   max(0, leaks.count - leakSeriesLimit))
 
         text.counter("netns_tracer_events_total", "Events received from the kernel.", snapshot.recordsReceived)
         text.family("netns_tracer_events_by_kind_total", "Events received from the kernel, by kind.", type: "counter")
@@ -38,13 +59,29 @@ public enum MetricsExposition {
             text.sample("netns_tracer_bpf_errors_total", labels: [("reason", reason)], value)
         }
         text.counter("netns_tracer_history_evictions_total", "Freed namespaces dropped from the kept history.", counters.historyEvictions)
-        text.counter("netns_tracer_discovery_passes_total", "Discovery passes over existing namespaces.", snapshot.discoveryPasses)
+        text.counter("netns_tracer_discovery_passes_total", "Discovery and holder scans over existing namespaces.", snapshot.discoveryPasses)
+        text.counter("netns_tracer_recording_errors_total", "Entries that could not be written to the recording file.", snapshot.recordingErrors)
         text.gauge("netns_tracer_tracked_namespaces", "Namespaces the agent holds records of (alive, dying and freed history).", aggregator.namespaces.count)
         if let probeSet = snapshot.probeSet {
             text.family("netns_tracer_probe_info", "The probe set in use (value is always 1).", type: "gauge")
             text.sample("netns_tracer_probe_info", labels: [("mode", probeSet.rawValue)], 1)
         }
         return text.output
+    }
+}
+
+extension NamespaceRecord {
+    /// Alive and known only from the kernel's namespace list: nothing in /proc shows it.
+    var isKernelOnly: Bool {
+        state != .freed && discoverySource == NETNS_SRC_DISCOVERY_LIST.rawValue && holders.isEmpty
+    }
+}
+
+extension ContainerIdentity {
+    /// The container as people name it: the first 12 digits of its id, or the pod UID.
+    var shortName: String {
+        if let id = containerID { return String(id.prefix(12)) }
+        return podUID.map { "pod:\($0)" } ?? runtime
     }
 }
 

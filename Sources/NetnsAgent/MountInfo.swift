@@ -1,17 +1,19 @@
 /// Parsing of `/proc/PID/mountinfo` (see proc(5)); its content is untrusted text.
 enum MountInfo {
-    /// Mount points of nsfs mounts of network namespaces: lines whose root is `net:[N]` and
-    /// whose filesystem type is `nsfs`. Octal escapes in paths (`\040`) are decoded.
-    static func networkNamespaceMountPoints(in text: String) -> [String] {
-        var result: [String] = []
+    /// Mount points of nsfs mounts of network namespaces, with the namespace's inum: lines
+    /// whose root is `net:[N]` and whose filesystem type is `nsfs`. Octal escapes in paths
+    /// (`\040`) are decoded.
+    static func networkNamespaceMounts(in text: String) -> [(mountPoint: String, inum: UInt32)] {
+        var result: [(String, UInt32)] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count >= 10,
                   let separator = fields.firstIndex(of: "-"), separator + 1 < fields.count,
                   fields[separator + 1] == "nsfs",
-                  fields[3].hasPrefix("net:[")
+                  fields[3].hasPrefix("net:["), fields[3].hasSuffix("]"),
+                  let inum = UInt32(fields[3].dropFirst("net:[".count).dropLast())
             else { continue }
-            result.append(unescape(fields[4]))
+            result.append((unescape(fields[4]), inum))
         }
         return result
     }

@@ -1,25 +1,43 @@
 import Glibc
+import NetnsCore
 
 /// Open file descriptors on the namespace bind mounts of every mount namespace
 /// (`ip netns add` pins, CNI and container runtime pins), held during a discovery pass so
 /// the kernel side sees, through the agent's own files, the namespaces nothing else shows.
 public final class NamespacePins: @unchecked Sendable {
-    /// Where each open pin came from, for logs.
-    public let paths: [String]
+    /// One bind mount of a network namespace.
+    public struct Mount: Sendable, Hashable {
+        /// The mount point as seen inside its mount namespace.
+        public var mountPoint: String
+        /// The namespace's inum.
+        public var inum: UInt32
+        /// A process in that mount namespace (through which the mount was reached).
+        public var pid: UInt32
+        /// That process's command name.
+        public var comm: String
+    }
+
+    /// Every bind mount found, open or not.
+    public let mounts: [Mount]
     private var descriptors: [Int32]
 
     /// Opens every network namespace bind mount visible through `/proc`.
     public init(procRoot: String = "/proc") {
-        var paths: [String] = []
         var descriptors: [Int32] = []
-        for mountPoint in Self.namespaceMountPoints(procRoot: procRoot) {
-            let fd = open(mountPoint, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { continue }  // gone since it was listed: nothing to find
-            paths.append(mountPoint)
-            descriptors.append(fd)
+        let found = Self.namespaceMounts(procRoot: procRoot)
+        for (_, reachablePath) in found {
+            let fd = open(reachablePath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            if fd >= 0 { descriptors.append(fd) }  // else gone since it was listed
         }
-        self.paths = paths
+        self.mounts = found.map(\.0)
         self.descriptors = descriptors
+    }
+
+    /// The mounts as holders, by the inum of the namespace they pin.
+    public var holdersByInum: [UInt32: [Holder]] {
+        Dictionary(grouping: mounts, by: \.inum).mapValues { mounts in
+            mounts.map { Holder(kind: .mount, pid: $0.pid, comm: $0.comm, path: $0.mountPoint) }
+        }
     }
 
     deinit { close() }
@@ -30,33 +48,37 @@ public final class NamespacePins: @unchecked Sendable {
         descriptors.removeAll()
     }
 
-    /// Paths, reachable from this mount namespace, of every nsfs mount of a network
-    /// namespace: one mountinfo read per mount namespace, reached through a process in it.
-    static func namespaceMountPoints(procRoot: String) -> [String] {
+    /// Every nsfs mount of a network namespace, with a path to it reachable from here: one
+    /// mountinfo read per mount namespace, reached through a process in it.
+    static func namespaceMounts(procRoot: String) -> [(Mount, String)] {
+        let ownPID = getpid()
+        let ownMountNamespace = readLink("\(procRoot)/\(ownPID)/ns/mnt")
         var seenMountNamespaces: Set<String> = []
-        var result: [String] = []
-        for pid in ["self"] + processIDs(procRoot: procRoot) {
+        var result: [(Mount, String)] = []
+        // Lowest pid first, so a mount is attributed to the oldest process that sees it.
+        for pid in processIDs(procRoot: procRoot).sorted() where pid != ownPID {
             guard let mountNamespace = readLink("\(procRoot)/\(pid)/ns/mnt"),
                   seenMountNamespaces.insert(mountNamespace).inserted,
                   let mountInfo = readSmallFile("\(procRoot)/\(pid)/mountinfo")
             else { continue }
-            let prefix = pid == "self" ? "" : "\(procRoot)/\(pid)/root"
-            for mountPoint in MountInfo.networkNamespaceMountPoints(in: mountInfo) {
-                result.append(prefix + mountPoint)
+            let prefix = mountNamespace == ownMountNamespace ? "" : "\(procRoot)/\(pid)/root"
+            let comm = readSmallFile("\(procRoot)/\(pid)/comm", limit: 64)?.split(separator: "\n").first.map(String.init) ?? ""
+            for (mountPoint, inum) in MountInfo.networkNamespaceMounts(in: mountInfo) {
+                result.append((Mount(mountPoint: mountPoint, inum: inum, pid: UInt32(pid), comm: comm), prefix + mountPoint))
             }
         }
         return result
     }
 
-    private static func processIDs(procRoot: String) -> [String] {
+    private static func processIDs(procRoot: String) -> [Int32] {
         guard let directory = opendir(procRoot) else { return [] }
         defer { closedir(directory) }
-        var pids: [String] = []
+        var pids: [Int32] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
                 String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if !name.isEmpty, name.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) { pids.append(name) }
+            if let pid = Int32(name) { pids.append(pid) }
         }
         return pids
     }
@@ -70,18 +92,24 @@ func readLink(_ path: String) -> String? {
     return String(decoding: buffer.prefix(count).map(UInt8.init(bitPattern:)), as: UTF8.self)
 }
 
-/// Reads a file of at most `limit` bytes (procfs files report no size), or nil.
+/// Reads a text file of at most `limit` bytes (procfs files report no size), or nil.
 func readSmallFile(_ path: String, limit: Int = 4 << 20) -> String? {
+    readFileBytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+}
+
+/// Reads at most `limit` bytes of a file, or nil if it cannot be opened or read.
+func readFileBytes(_ path: String, limit: Int) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { _ = close(fd) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while bytes.count < limit {
-        let count = read(fd, &chunk, chunk.count)
+        let count = read(fd, &chunk, min(chunk.count, limit - bytes.count))
         if count < 0, errno == EINTR { continue }
+        if count < 0 { return nil }
         guard count > 0 else { break }
         bytes.append(contentsOf: chunk.prefix(count))
     }
-    return String(decoding: bytes.prefix(limit), as: UTF8.self)
+    return bytes
 }

@@ -7,6 +7,28 @@ public struct NamespaceSummary: Decodable, Sendable, Hashable {
         public var pid: UInt32
         public var comm: String
         public var cgroupId: UInt64
+        public var uid: UInt32?
+        public var cgroupPath: String?
+        public var container: Container?
+    }
+    /// A creator's container.
+    public struct Container: Decodable, Sendable, Hashable {
+        public var runtime: String
+        public var id: String?
+        public var podUid: String?
+    }
+    /// A holder as the document describes it.
+    public struct HolderSummary: Decodable, Sendable, Hashable {
+        public var kind: String
+        public var pid: UInt32
+        public var comm: String
+        public var path: String?
+        public var fd: Int32?
+    }
+    /// A leak as the document describes it.
+    public struct LeakSummary: Decodable, Sendable, Hashable {
+        public var kind: String
+        public var since: String?
     }
     /// Refcounts as the document describes them.
     public struct Refs: Decodable, Sendable, Hashable {
@@ -24,6 +46,9 @@ public struct NamespaceSummary: Decodable, Sendable, Hashable {
     public var ageSeconds: Double
     public var creator: Task?
     public var holder: Task?
+    public var holders: [HolderSummary]?
+    public var leak: LeakSummary?
+    public var discoveredBy: String?
     public var refs: Refs?
 
     /// Decodes the whole document.
@@ -34,16 +59,18 @@ public struct NamespaceSummary: Decodable, Sendable, Hashable {
 
 /// Renders namespaces as an aligned text table for people.
 public enum NamespaceTable {
-    /// The table, with a header line; freed namespaces are left out unless `includeFreed`.
-    public static func render(_ namespaces: [NamespaceSummary], includeFreed: Bool = false) -> String {
-        let shown = namespaces.filter { includeFreed || $0.state != "freed" }
-        var rows = [["INUM", "STATE", "AGE", "ACTIVE", "PASSIVE", "CREATOR"]]
+    /// The table, with a header line; freed namespaces are left out unless `includeFreed`,
+    /// and only leaking ones are shown with `leakedOnly`.
+    public static func render(_ namespaces: [NamespaceSummary], includeFreed: Bool = false, leakedOnly: Bool = false) -> String {
+        let shown = namespaces.filter { (includeFreed || $0.state != "freed") && (!leakedOnly || $0.leak != nil) }
+        var rows = [["INUM", "STATE", "AGE", "ACTIVE", "PASSIVE", "LEAK", "HOLDERS", "CREATOR"]]
         for namespace in shown {
             let creator: String
             if let task = namespace.creator {
-                creator = "\(task.comm)[\(task.pid)]"
-            } else if let holder = namespace.holder {
-                creator = "(before agent; held by \(holder.comm)[\(holder.pid)])"
+                let container = task.container.map { " " + ($0.id.map { String($0.prefix(12)) } ?? $0.podUid.map { "pod \($0)" } ?? $0.runtime) } ?? ""
+                creator = "\(task.comm)[\(task.pid)]\(container)"
+            } else if namespace.discoveredBy == "kernel-list" {
+                creator = "(before agent; kernel only)"
             } else {
                 creator = "(before agent)"
             }
@@ -51,6 +78,8 @@ public enum NamespaceTable {
                 String(namespace.inum), namespace.state, duration(namespace.ageSeconds),
                 namespace.refs.map { String($0.active) } ?? "-",
                 namespace.refs.map { String($0.passive) } ?? "-",
+                namespace.leak?.kind ?? "-",
+                holderSummary(namespace.holders ?? []),
                 creator,
             ])
         }
@@ -63,6 +92,18 @@ public enum NamespaceTable {
             output += cells.joined(separator: "  ") + "\n"
         }
         return output
+    }
+
+    /// Holders in a few words: `task:sleep[42] mount:/run/netns/blue +2`.
+    static func holderSummary(_ holders: [NamespaceSummary.HolderSummary]) -> String {
+        guard !holders.isEmpty else { return "-" }
+        let described = holders.prefix(2).map { holder in
+            switch holder.kind {
+            case "mount": "mount:\(holder.path ?? "?")"
+            default: "\(holder.kind):\(holder.comm)[\(holder.pid)]"
+            }
+        }
+        return described.joined(separator: ",") + (holders.count > 2 ? " +\(holders.count - 2)" : "")
     }
 
     /// A short human duration: 45s, 12m03s, 5h07m, 3d04h.

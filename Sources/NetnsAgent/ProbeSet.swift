@@ -1,6 +1,7 @@
 import BPFKit
 import BPFObjects
 import CNetnsEvent
+import NetnsCore
 import FoundationEssentials
 import Glibc
 
@@ -10,6 +11,8 @@ public struct ProbeLimits: Sendable, Hashable {
     public var ringBufferBytes: UInt32
     /// How many namespaces the kernel side can follow at once.
     public var trackedNamespaces: UInt32
+    /// The agent's own namespace: the discovery iterators do not list its holders.
+    public var hostCookie: UInt64 = 0
 
     /// Creates limits; the defaults hold about 40,000 events and 256 Ki namespaces.
     public init(ringBufferBytes: UInt32 = 4 << 20, trackedNamespaces: UInt32 = 1 << 18) {
@@ -66,6 +69,9 @@ public final class ProbeSet: @unchecked Sendable {
             self.fileDiscovery = try object.program(named: "discover_files")
             self.events = try object.map(named: "events")
             self.stats = try object.map(named: "stats")
+            var config = netns_config()
+            config.host_cookie = limits.hostCookie
+            try object.map(named: "config").update(at: 0, to: config)
         } catch {
             throw ProbeSetError(kind: kind, underlying: error)
         }
@@ -82,12 +88,14 @@ public final class ProbeSet: @unchecked Sendable {
         try refreshProgram.run()
     }
 
-    /// Reports every namespace that a task uses or a file holds and that is not tracked yet.
+    /// Reports every namespace that a task uses or a file holds and that is not tracked yet
+    /// (as DISCOVERED events), and returns every holder of a namespace other than the host's.
     /// Namespaces pinned only by a bind mount are found while `pins` holds them open.
-    public func discover(holding pins: NamespacePins) throws(BPFError) {
+    public func discover(holding pins: NamespacePins) throws(BPFError) -> [KernelHolder] {
         try withExtendedLifetime(pins) { () throws(BPFError) in
-            try taskDiscovery.iterate()
-            try fileDiscovery.iterate()
+            let tasks = try taskDiscovery.iterate()
+            let files = try fileDiscovery.iterate()
+            return KernelHolder.decode(tasks.output) + KernelHolder.decode(files.output)
         }
     }
 
@@ -125,5 +133,35 @@ public struct ProbeStatistics: Sendable, Hashable {
         self.trackedMapFull = trackedMapFull
         self.pendingMapFull = pendingMapFull
         self.readFailures = readFailures
+    }
+}
+
+/// One holder record as the discovery iterators write it (`struct netns_holder`).
+public struct KernelHolder: Sendable, Hashable {
+    /// The namespace held.
+    public var cookie: UInt64
+    /// Its inum.
+    public var inum: UInt32
+    /// How it is held.
+    public var holder: Holder
+
+    /// Decodes the records of an iterator's output; a trailing partial record is ignored.
+    static func decode(_ bytes: [UInt8]) -> [KernelHolder] {
+        let size = MemoryLayout<netns_holder>.size
+        return bytes.withUnsafeBytes { raw in
+            stride(from: 0, to: raw.count - size + 1, by: size).compactMap { offset in
+                let record = raw.loadUnaligned(fromByteOffset: offset, as: netns_holder.self)
+                let kind: Holder.Kind
+                switch record.kind {
+                case NETNS_HOLDER_TASK.rawValue: kind = .task
+                case NETNS_HOLDER_FD.rawValue: kind = .fd
+                case NETNS_HOLDER_SOCKET.rawValue: kind = .socket
+                default: return nil
+                }
+                let comm = withUnsafeBytes(of: record.comm) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                return KernelHolder(cookie: record.cookie, inum: record.inum, holder: Holder(
+                    kind: kind, pid: record.pid, comm: comm, fd: record.fd >= 0 ? record.fd : nil))
+            }
+        }
     }
 }

@@ -39,10 +39,14 @@ public struct Aggregator: Sendable {
         public var invalidEvents: UInt64 = 0
         /// Freed namespaces dropped from the history to respect `Limits.freedHistory`.
         public var historyEvictions: UInt64 = 0
+        /// Holder scans applied.
+        public var holderScans: UInt64 = 0
     }
 
     /// The limits this aggregator keeps to.
     public let limits: Limits
+    /// How long each leaking condition must last to count as a leak.
+    public let leakThresholds: LeakThresholds
     /// Every namespace known, alive, dying or recently freed, by cookie.
     public private(set) var namespaces: [UInt64: NamespaceRecord] = [:]
     /// Totals since the agent started.
@@ -62,8 +66,9 @@ public struct Aggregator: Sendable {
     private var cleanupStartedAt: UInt64?
 
     /// Creates an empty aggregator.
-    public init(limits: Limits = Limits()) {
+    public init(limits: Limits = Limits(), leakThresholds: LeakThresholds = LeakThresholds()) {
         self.limits = limits
+        self.leakThresholds = leakThresholds
     }
 
     /// The number of namespaces in `state`.
@@ -89,7 +94,7 @@ public struct Aggregator: Sendable {
                 cleanupDurations.observe(seconds(event.timestamp - start))
             }
             cleanupStartedAt = nil
-        case .created, .setup, .released, .freed, .discovered, .refs:
+        case .created, .setup, .released, .freed, .discovered, .refs, .tornDown:
             guard event.cookie != 0 else {
                 counters.invalidEvents += 1
                 return
@@ -123,11 +128,15 @@ public struct Aggregator: Sendable {
             counters.discovered += 1
             record.discoveredAt = event.timestamp
             record.discoveredHolder = event.task
+            record.discoverySource = event.source
             if event.refs?.active == 0 { markReleased(&record, at: event.timestamp) }
         case .setup:
             record.setupResult = event.result
         case .released:
             markReleased(&record, at: event.timestamp)
+        case .tornDown:
+            markReleased(&record, at: event.timestamp)
+            record.tornDownAt = min(record.tornDownAt ?? event.timestamp, event.timestamp)
         case .freed:
             markReleased(&record, at: event.timestamp)  // a free implies the release
             if record.freedAt == nil {
@@ -142,6 +151,30 @@ public struct Aggregator: Sendable {
 
     /// Records a release (or a fact that implies one); the earliest time seen wins, so a
     /// free that overtook its release on another CPU does not move the release later.
+    /// Applies a holder scan: each live namespace's holders, and since when none of them is a
+    /// task. A namespace first seen after the scan began is left for the next scan.
+    public mutating func apply(_ scan: HolderScan) {
+        latestTimestamp = max(latestTimestamp, scan.timestamp)
+        counters.holderScans += 1
+        for cookie in Array(namespaces.keys) {
+            guard var record = namespaces[cookie], record.state != .freed,
+                  (record.firstSeenAt ?? 0) <= scan.timestamp else { continue }
+            record.holders = (scan.byCookie[cookie] ?? []) + (scan.byInum[record.inum] ?? [])
+            record.holdersScannedAt = scan.timestamp
+            record.isHost = cookie == scan.hostCookie
+            let hasTask = record.isHost || record.holders.contains { $0.kind == .task }
+            record.tasklessSince = hasTask ? nil : (record.tasklessSince ?? scan.timestamp)
+            namespaces[cookie] = record
+        }
+    }
+
+    /// Every namespace leaking at `now`, with its leak, oldest leak first.
+    public func leaks(at now: UInt64) -> [(record: NamespaceRecord, leak: Leak)] {
+        namespaces.values.compactMap { record in
+            record.leak(at: now, thresholds: leakThresholds).map { (record, $0) }
+        }.sorted { ($0.leak.since, $0.record.cookie) < ($1.leak.since, $1.record.cookie) }
+    }
+
     private mutating func markReleased(_ record: inout NamespaceRecord, at time: UInt64) {
         guard let known = record.releasedAt else {
             counters.released += 1

@@ -27,12 +27,25 @@ public struct NamespaceRecord: Sendable, Hashable {
     public var creator: TaskIdentity?
     /// A task that held it when it was discovered.
     public var discoveredHolder: TaskIdentity?
+    /// How it was discovered (`enum netns_event_source`: a task, a file, or only the kernel's
+    /// namespace list).
+    public var discoverySource: UInt32?
     /// The last refcounts read, and when.
     public var refs: RefCounts?
     /// When `refs` was read.
     public var refsReadAt: UInt64?
     /// What setup_net returned, where the probe set sees it.
     public var setupResult: Int32?
+    /// When its cleanup_net batch ended with its memory still held (passive references).
+    public var tornDownAt: UInt64?
+    /// What held it at the last holder scan.
+    public var holders: [Holder] = []
+    /// When the last holder scan ran.
+    public var holdersScannedAt: UInt64?
+    /// Since when no task has had it as its namespace (nil while some task does).
+    public var tasklessSince: UInt64?
+    /// Whether it is the agent's own (the host's) namespace.
+    public var isHost = false
 
     /// Creates a record that knows only the namespace's identity.
     public init(cookie: UInt64, inum: UInt32) {

@@ -37,7 +37,7 @@ extension NetnsEvent {
         self.init(
             kind: kind, timestamp: raw.timestamp_ns, cookie: raw.cookie, inum: raw.inum,
             refs: refs,
-            task: TaskIdentity(pid: raw.pid, tid: raw.tid, comm: comm, cgroupID: raw.cgroup_id),
+            task: TaskIdentity(pid: raw.pid, tid: raw.tid, comm: comm, cgroupID: raw.cgroup_id, uid: raw.uid, ppid: raw.ppid),
             result: raw.result, source: raw.source
         )
     }
@@ -56,6 +56,8 @@ extension NetnsEvent {
         raw.tid = task.tid
         raw.result = result
         raw.source = source
+        raw.uid = task.uid
+        raw.ppid = task.ppid
         withUnsafeMutableBytes(of: &raw.comm) { comm in
             for (index, byte) in task.comm.utf8.prefix(comm.count - 1).enumerated() {
                 comm[index] = byte

@@ -14,6 +14,7 @@ public struct NetnsEvent: Sendable, Hashable {
         case refs = 7
         case cleanupStart = 8
         case cleanupEnd = 9
+        case tornDown = 10
 
         /// The name used in metric labels and logs.
         public var description: String {
@@ -27,6 +28,7 @@ public struct NetnsEvent: Sendable, Hashable {
             case .refs: "refs"
             case .cleanupStart: "cleanup_start"
             case .cleanupEnd: "cleanup_end"
+            case .tornDown: "torn_down"
             }
         }
     }
@@ -88,12 +90,18 @@ public struct TaskIdentity: Sendable, Hashable {
     public var comm: String
     /// The cgroup v2 id (the inode number of its cgroup directory), 0 when unknown.
     public var cgroupID: UInt64
+    /// The real user id.
+    public var uid: UInt32
+    /// The parent's process id.
+    public var ppid: UInt32
 
     /// Creates an identity.
-    public init(pid: UInt32 = 0, tid: UInt32 = 0, comm: String = "", cgroupID: UInt64 = 0) {
+    public init(pid: UInt32 = 0, tid: UInt32 = 0, comm: String = "", cgroupID: UInt64 = 0, uid: UInt32 = 0, ppid: UInt32 = 0) {
         self.pid = pid
         self.tid = tid
         self.comm = comm
         self.cgroupID = cgroupID
+        self.uid = uid
+        self.ppid = ppid
     }
 }

@@ -16,6 +16,9 @@ struct List: ParsableCommand {
     @Flag(help: "Include freed namespaces kept as history.")
     var all = false
 
+    @Flag(help: "Show only leaking namespaces (orphaned, stuck in teardown, zombie).")
+    var leaked = false
+
     func run() throws {
         let body: String
         do {
@@ -28,7 +31,7 @@ struct List: ParsableCommand {
             return
         }
         do {
-            print(NamespaceTable.render(try NamespaceSummary.decodeList(body), includeFreed: all), terminator: "")
+            print(NamespaceTable.render(try NamespaceSummary.decodeList(body), includeFreed: all, leakedOnly: leaked), terminator: "")
         } catch {
             throw fail("the agent at \(agent) sent a namespace list that cannot be read: \(error)")
         }

@@ -9,7 +9,7 @@ struct NetnsTracer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netns-tracer",
         abstract: "Trace the lifecycle of Linux network namespaces with BPF and export it as metrics.",
-        subcommands: [Run.self, List.self]
+        subcommands: [Run.self, List.self, Record.self, Replay.self]
     )
 }
 

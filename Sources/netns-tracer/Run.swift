@@ -1,7 +1,67 @@
 import ArgumentParser
 import Logging
 import NetnsAgent
+import NetnsCore
 import ServiceLifecycle
+
+/// Options shared by `run` and `record`: the probes and the scans.
+struct ProbeOptions: ParsableArguments {
+    @Option(help: "Probe set: auto (first that attaches of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
+    var probes: ProbeMode = .auto
+
+    @Option(help: "Seconds between refcount refreshes of every tracked namespace.")
+    var refreshInterval: Double = 2
+
+    @Option(help: "Seconds between scans of what holds each namespace (tasks, mounts, fds, sockets).")
+    var holderScanInterval: Double = 10
+
+    @Option(help: "Ring buffer size in KiB (a power of two).")
+    var ringBufferKiB: UInt32 = 4096
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard refreshInterval >= 0.1, refreshInterval <= 3600 else {
+            throw ValidationError("--refresh-interval must be between 0.1 and 3600 seconds")
+        }
+        guard holderScanInterval >= 0.1, holderScanInterval <= 86_400 else {
+            throw ValidationError("--holder-scan-interval must be between 0.1 and 86400 seconds")
+        }
+        guard ringBufferKiB >= 4, ringBufferKiB <= 1 << 20, ringBufferKiB & (ringBufferKiB - 1) == 0 else {
+            throw ValidationError("--ring-buffer-kib must be a power of two between 4 and 1048576")
+        }
+    }
+
+    func apply(to configuration: inout AgentConfiguration) {
+        configuration.probeMode = probes
+        configuration.refreshInterval = .milliseconds(Int64(refreshInterval * 1000))
+        configuration.holderScanInterval = .milliseconds(Int64(holderScanInterval * 1000))
+        configuration.probeLimits.ringBufferBytes = ringBufferKiB * 1024
+    }
+}
+
+/// Leak thresholds, shared by `run` and `replay`.
+struct LeakOptions: ParsableArguments {
+    @Option(help: "Seconds an alive namespace may have no task inside before it is reported orphaned.")
+    var orphanedAfter: Double = 120
+
+    @Option(help: "Seconds a released namespace may take to be torn down before it is reported stuck.")
+    var stuckTeardownAfter: Double = 60
+
+    @Option(help: "Seconds a torn-down namespace's memory may stay held before it is reported a zombie.")
+    var zombieAfter: Double = 60
+
+    func validate() throws {
+        for (name, value) in [("--orphaned-after", orphanedAfter), ("--stuck-teardown-after", stuckTeardownAfter), ("--zombie-after", zombieAfter)] {
+            guard value >= 0, value <= 31_536_000 else { throw ValidationError("\(name) must be between 0 and 31536000 seconds") }
+        }
+    }
+
+    var thresholds: LeakThresholds {
+        LeakThresholds(orphaned: UInt64(orphanedAfter * 1e9), stuckTeardown: UInt64(stuckTeardownAfter * 1e9), zombie: UInt64(zombieAfter * 1e9))
+    }
+}
 
 /// `netns-tracer run`: attach the probes and serve metrics until SIGINT or SIGTERM.
 struct Run: AsyncParsableCommand {
@@ -12,62 +72,64 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Address to serve on: HOST:PORT, [IPV6]:PORT or :PORT.")
     var listen = "0.0.0.0:\(AgentConfiguration.defaultPort)"
 
-    @Option(help: "Probe set: auto (first that attaches of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
-    var probes: ProbeMode = .auto
-
-    @Option(help: "Seconds between refcount refreshes of every tracked namespace.")
-    var refreshInterval: Double = 2
-
-    @Option(help: "Ring buffer size in KiB (a power of two).")
-    var ringBufferKiB: UInt32 = 4096
+    @OptionGroup var probeOptions: ProbeOptions
+    @OptionGroup var leakOptions: LeakOptions
 
     @Option(help: "Freed namespaces kept in /namespaces as history.")
     var freedHistory = 1024
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "At most this many leaking namespaces get a netns_leak_info series.")
+    var leakSeriesLimit = 100
 
     func validate() throws {
         guard parseHostPort(listen, defaultPort: AgentConfiguration.defaultPort, defaultHost: "0.0.0.0") != nil else {
             throw ValidationError("--listen must be HOST:PORT, [IPV6]:PORT or :PORT (got '\(listen)')")
         }
-        guard refreshInterval >= 0.1, refreshInterval <= 3600 else {
-            throw ValidationError("--refresh-interval must be between 0.1 and 3600 seconds")
-        }
-        guard ringBufferKiB >= 4, ringBufferKiB <= 1 << 20, ringBufferKiB & (ringBufferKiB - 1) == 0 else {
-            throw ValidationError("--ring-buffer-kib must be a power of two between 4 and 1048576")
-        }
         guard freedHistory >= 0 else { throw ValidationError("--freed-history must not be negative") }
+        guard leakSeriesLimit >= 0 else { throw ValidationError("--leak-series-limit must not be negative") }
     }
 
     func run() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "netns-tracer")
         var configuration = AgentConfiguration()
         let (host, port) = parseHostPort(listen, defaultPort: AgentConfiguration.defaultPort, defaultHost: "0.0.0.0")!
         configuration.listenHost = host
         configuration.listenPort = port
-        configuration.probeMode = probes
-        configuration.refreshInterval = .milliseconds(Int64(refreshInterval * 1000))
-        configuration.probeLimits.ringBufferBytes = ringBufferKiB * 1024
+        probeOptions.apply(to: &configuration)
+        configuration.leakThresholds = leakOptions.thresholds
         configuration.aggregatorLimits.freedHistory = freedHistory
+        configuration.leakSeriesLimit = leakSeriesLimit
+        try await runAgent(configuration, logLevel: probeOptions.logLevel)
+    }
+}
 
-        let agent = Agent(configuration: configuration, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch let error as AgentStartError {
-            throw fail(error.description)
-        } catch {
-            throw fail("\(error)")
+/// Runs the agent under a service group that stops it gracefully on SIGINT and SIGTERM.
+func runAgent(_ configuration: AgentConfiguration, logLevel: Logger.Level, stopAfter: Duration? = nil) async throws {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = logLevel
+        return handler
+    }
+    let logger = Logger(label: "netns-tracer")
+    let agent = Agent(configuration: configuration, logger: logger, onReady: { _ in
+        guard let stopAfter else { return }
+        Task {
+            try? await Task.sleep(for: stopAfter)
+            kill(getpid(), SIGTERM)
         }
+    })
+    let group = ServiceGroup(configuration: .init(
+        services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    do {
+        try await group.run()
+    } catch let error as AgentStartError {
+        throw fail(error.description)
+    } catch {
+        throw fail("\(error)")
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+#if canImport(Glibc)
+import Glibc
+#endif

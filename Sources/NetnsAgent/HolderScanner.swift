@@ -1,0 +1,62 @@
+import Glibc
+import NetnsCore
+
+/// Finds what holds every namespace: the kernel iterators report tasks, descriptors and
+/// sockets (and track any namespace not followed yet); mountinfo reports bind mounts.
+/// Each scan is applied to the state as one `HolderScan`.
+public final class HolderScanner: Sendable {
+    /// At most this many holders are kept per namespace (a process may hold thousands of
+    /// sockets in one namespace; a few name it well enough).
+    public static let holdersPerNamespace = 64
+
+    private let probes: ProbeSet
+    private let state: AgentState
+    private let hostCookie: UInt64
+
+    /// Creates a scanner for the namespaces `probes` follow.
+    public init(probes: ProbeSet, state: AgentState, hostCookie: UInt64) {
+        self.probes = probes
+        self.state = state
+        self.hostCookie = hostCookie
+    }
+
+    /// Runs one scan and applies it.
+    public func scan() throws {
+        let started = ClockMapping.monotonicNow()
+        let pins = NamespacePins()
+        defer { pins.close() }
+        let kernelHolders = try probes.discover(holding: pins)
+        state.apply(Self.holderScan(
+            timestamp: started, kernelHolders: kernelHolders, mounts: pins.holdersByInum,
+            hostCookie: hostCookie, agentPID: UInt32(getpid())))
+    }
+
+    /// Groups the kernel's holder records by namespace: one task holder per process, the
+    /// agent's own descriptors (its temporary pins) left out, at most `holdersPerNamespace`.
+    static func holderScan(timestamp: UInt64, kernelHolders: [KernelHolder], mounts: [UInt32: [Holder]],
+                           hostCookie: UInt64, agentPID: UInt32) -> HolderScan {
+        struct Key: Hashable { var cookie: UInt64, kind: Holder.Kind, pid: UInt32, fd: Int32? }
+        var byCookie: [UInt64: [Holder]] = [:]
+        var seen: Set<Key> = []
+        for record in kernelHolders where record.holder.pid != agentPID {
+            var holder = record.holder
+            if holder.kind == .task { holder.fd = nil }
+            guard seen.insert(Key(cookie: record.cookie, kind: holder.kind, pid: holder.pid, fd: holder.fd)).inserted,
+                  byCookie[record.cookie, default: []].count < holdersPerNamespace else { continue }
+            byCookie[record.cookie, default: []].append(holder)
+        }
+        return HolderScan(timestamp: timestamp, byCookie: byCookie, byInum: mounts, hostCookie: hostCookie)
+    }
+
+    /// The cookie of the agent's own network namespace (SO_NETNS_COOKIE, Linux 5.14+).
+    static func ownNamespaceCookie() -> UInt64? {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var cookie: UInt64 = 0
+        var length = socklen_t(MemoryLayout<UInt64>.size)
+        let soNetnsCookie: Int32 = 71
+        guard getsockopt(fd, SOL_SOCKET, soNetnsCookie, &cookie, &length) == 0 else { return nil }
+        return cookie
+    }
+}
