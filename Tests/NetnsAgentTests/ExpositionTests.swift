@@ -30,7 +30,7 @@ func sampleValue(_ series: String, in text: String) -> Double? {
 
 @Suite("Prometheus exposition")
 struct ExpositionTests {
-    let text = MetricsExposition.render(sampleSnapshot())
+    let text = MetricsExposition.render(sampleSnapshot(), now: 10_000_000_000)
 
     @Test("the metric names the issue fixes carry the aggregator's values")
     func contractNames() {
@@ -58,7 +58,7 @@ struct ExpositionTests {
             if line.hasPrefix("# TYPE ") {
                 let parts = line.split(separator: " ")
                 #expect(parts.count == 4)
-                #expect(declared[String(parts[2])] == nil, "TYPE twice for \(parts[2])")
+                #expect(declared[String(parts[2])] == nil, "TYPE twice for \(String(parts[2]))")
                 declared[String(parts[2])] = String(parts[3])
                 continue
             }
@@ -72,13 +72,69 @@ struct ExpositionTests {
     }
 }
 
+@Suite("Leak metrics and fields")
+struct LeakExpositionTests {
+    static let second: UInt64 = 1_000_000_000
+    static let containerID = String(repeating: "0123456789abcdef", count: 4)
+
+    static func leakingSnapshot(seriesLimit: Int = 100) -> (metrics: String, json: String) {
+        var aggregator = Aggregator(leakThresholds: LeakThresholds(orphaned: 5 * second, stuckTeardown: 5 * second, zombie: 5 * second))
+        let creator = TaskIdentity(pid: 40, tid: 40, comm: "containerd-shim", cgroupID: 77, uid: 0, ppid: 1)
+        aggregator.apply([
+            NetnsEvent(kind: .created, timestamp: 1 * second, cookie: 5, inum: 500, task: creator),
+            NetnsEvent(kind: .created, timestamp: 1 * second, cookie: 6, inum: 600, task: creator),
+            NetnsEvent(kind: .released, timestamp: 2 * second, cookie: 6, inum: 600),
+            NetnsEvent(kind: .created, timestamp: 1 * second, cookie: 7, inum: 700, task: creator),
+            NetnsEvent(kind: .released, timestamp: 2 * second, cookie: 7, inum: 700),
+            NetnsEvent(kind: .tornDown, timestamp: 3 * second, cookie: 7, inum: 700),
+        ])
+        aggregator.apply(HolderScan(timestamp: 2 * second, byCookie: [5: [Holder(kind: .socket, pid: 90, comm: "envoy", fd: 7)]],
+                                    byInum: [500: [Holder(kind: .mount, pid: 1, comm: "systemd", path: "/run/netns/cni-x")]]))
+        var snapshot = AgentState.Snapshot(aggregator: aggregator, probeSet: .tracepoint)
+        snapshot.cgroupPaths[77] = "/system.slice/docker-\(containerID).scope"
+        return (MetricsExposition.render(snapshot, now: 20 * second, leakSeriesLimit: seriesLimit),
+                NamespacesDocument.render(snapshot, clock: ClockMapping(realtimeOffset: 0), now: 20 * second))
+    }
+
+    @Test("one gauge per leak kind, and a bounded info series per leaking namespace")
+    func metrics() {
+        let text = Self.leakingSnapshot().metrics
+        #expect(sampleValue("netns_leaked{kind=\"orphaned\"}", in: text) == 1)
+        #expect(sampleValue("netns_leaked{kind=\"stuck_teardown\"}", in: text) == 1)
+        #expect(sampleValue("netns_leaked{kind=\"zombie\"}", in: text) == 1)
+        #expect(sampleValue("netns_leak_info{cookie=\"5\",inum=\"500\",kind=\"orphaned\",creator_comm=\"containerd-shim\",container=\"0123456789ab\"}", in: text) == 1)
+        #expect(sampleValue("netns_leak_info_dropped", in: text) == 0)
+
+        let limited = Self.leakingSnapshot(seriesLimit: 1).metrics
+        #expect(limited.split(separator: "\n").count { $0.hasPrefix("netns_leak_info{") } == 1)
+        #expect(sampleValue("netns_leak_info_dropped", in: limited) == 2)
+    }
+
+    @Test("namespaces carry their holders, their leak and the creator's container")
+    func json() throws {
+        let list = try NamespaceSummary.decodeList(Self.leakingSnapshot().json)
+        let orphan = try #require(list.first { $0.cookie == 5 })
+        #expect(orphan.leak?.kind == "orphaned")
+        #expect(orphan.holders?.map(\.kind) == ["socket", "mount"])
+        #expect(orphan.holders?.first?.fd == 7)
+        #expect(orphan.holders?.last?.path == "/run/netns/cni-x")
+        #expect(orphan.creator?.container?.runtime == "docker")
+        #expect(orphan.creator?.container?.id == Self.containerID)
+        #expect(list.first { $0.cookie == 6 }?.leak?.kind == "stuck_teardown")
+        #expect(list.first { $0.cookie == 7 }?.leak?.kind == "zombie")
+        let table = NamespaceTable.render(list, leakedOnly: true)
+        #expect(table.contains("stuck_teardown"))
+        #expect(table.contains("socket:envoy[90]"))
+    }
+}
+
 @Suite("/namespaces document")
 struct NamespacesDocumentTests {
     @Test("the document parses back with every required field and maps times to wall clock")
     func roundTrip() throws {
         let snapshot = sampleSnapshot()
         let clock = ClockMapping(realtimeOffset: 1_764_374_400_000_000_000)  // 2025-11-29T00:00:00Z at monotonic 0
-        let json = NamespacesDocument.render(snapshot.aggregator, clock: clock, now: 10_000_000_000)
+        let json = NamespacesDocument.render(snapshot, clock: clock, now: 10_000_000_000)
         let list = try NamespaceSummary.decodeList(json)
         #expect(list.map(\.cookie) == [1, 2, 3])
         #expect(list.map(\.state) == ["alive", "alive", "dying"])
@@ -96,7 +152,7 @@ struct NamespacesDocumentTests {
 
     @Test("an empty aggregator renders an empty array")
     func empty() throws {
-        let json = NamespacesDocument.render(Aggregator(), clock: ClockMapping(realtimeOffset: 0), now: 0)
+        let json = NamespacesDocument.render(AgentState.Snapshot(aggregator: Aggregator()), clock: ClockMapping(realtimeOffset: 0), now: 0)
         #expect(try NamespaceSummary.decodeList(json).isEmpty)
     }
 

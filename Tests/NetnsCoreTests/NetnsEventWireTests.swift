@@ -4,11 +4,11 @@ import Testing
 
 @Suite("Event wire format")
 struct NetnsEventWireTests {
-    @Test("the record layout has no padding surprises: 72 bytes, as the BPF side writes it")
+    @Test("the record layout has no padding surprises: 80 bytes, as the BPF side writes it")
     func layout() {
-        #expect(NetnsEvent.wireSize == 72)
-        #expect(MemoryLayout<netns_event>.offset(of: \.comm) == 56)
-        #expect(NETNS_EVENT_VERSION == 1)
+        #expect(NetnsEvent.wireSize == 80)
+        #expect(MemoryLayout<netns_event>.offset(of: \.comm) == 64)
+        #expect(NETNS_EVENT_VERSION == 2)
     }
 
     @Test("an event survives encoding and decoding", arguments: NetnsEvent.Kind.allCases)
@@ -16,7 +16,7 @@ struct NetnsEventWireTests {
         let original = NetnsEvent(
             kind: kind, timestamp: 123_456_789, cookie: 0xDEAD_BEEF_0001, inum: 4_026_532_001,
             refs: RefCounts(active: 3, passive: 7),
-            task: TaskIdentity(pid: 42, tid: 43, comm: "containerd-shim", cgroupID: 9876),
+            task: TaskIdentity(pid: 42, tid: 43, comm: "containerd-shim", cgroupID: 9876, uid: 1000, ppid: 41),
             result: -28, source: 4)
         let decoded = try original.wire.withUnsafeBytes { try NetnsEvent(wire: $0) }
         #expect(decoded == original)

@@ -1,0 +1,142 @@
+import Foundation
+import NetnsAgent
+import Testing
+
+extension RealKernel {
+    /// Real leaks built on the real kernel: each is reported with its kind and holder, and
+    /// leaves the leak list when its holder lets go.
+    @Suite("Leaks")
+    struct LeakTests {
+        /// An agent that calls a namespace orphaned after one second without a task.
+        func leakAgent() async throws -> RunningAgent {
+            try await RunningAgent(arguments: ["--orphaned-after", "1", "--holder-scan-interval", "0.3"])
+        }
+
+        func namespace(of agent: RunningAgent, createdBy pid: Int32) throws -> NamespaceSummary? {
+            try agent.namespaces().first { $0.creator?.pid == UInt32(pid) }
+        }
+
+        @Test("held only by a socket passed to another process before its creator exited")
+        func heldBySocket() async throws {
+            let agent = try await leakAgent()
+            let directory = FileManager.default.temporaryDirectory.appending(path: "netns-leak-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let socketPath = "\(directory)/pass.sock"
+
+            let receiver = try Host.start(["python3", "-c", Self.receiver, socketPath])
+            defer { Host.stop(receiver) }
+            try await eventually("the receiver listens") { FileManager.default.fileExists(atPath: socketPath) }
+            let sender = try Host.start(["unshare", "--net", "python3", "-c", Self.sender, socketPath])
+            sender.waitUntilExit()
+            #expect(sender.terminationStatus == 0)
+            try await eventually("the receiver holds the passed socket") {
+                FileManager.default.fileExists(atPath: socketPath + ".got")
+            }
+
+            try await eventually("the namespace is reported orphaned, held by the receiver's socket") {
+                guard let entry = try namespace(of: agent, createdBy: sender.processIdentifier) else { return false }
+                return entry.leak?.kind == "orphaned"
+                    && entry.holders?.contains { $0.kind == "socket" && $0.pid == UInt32(receiver.processIdentifier) } == true
+            }
+            let metrics = try agent.metrics()
+            #expect(metrics["netns_leaked{kind=\"orphaned\"}"] == 1)
+
+            Host.stop(receiver)
+            try await eventually("the namespace leaves the leak list once the socket is closed") {
+                try namespace(of: agent, createdBy: sender.processIdentifier)?.state == "freed"
+                    && agent.metrics()["netns_leaked{kind=\"orphaned\"}"] == 0
+            }
+            await agent.stop()
+        }
+
+        @Test("held only by a bind mount whose creator is gone")
+        func heldByMount() async throws {
+            let agent = try await leakAgent()
+            let name = Host.uniqueName("nt-leak")
+            try Host.must(["ip", "netns", "add", name])
+            var deleted = false
+            defer { if !deleted { _ = try? Host.run(["ip", "netns", "del", name]) } }
+            let inum = try #require(Host.inode("/run/netns/\(name)"))
+
+            try await eventually("the pinned namespace is reported orphaned, held by its mount") {
+                guard let entry = try agent.namespaces().first(where: { $0.inum == inum && $0.state == "alive" }) else { return false }
+                return entry.leak?.kind == "orphaned"
+                    && entry.holders?.contains { $0.kind == "mount" && $0.path == "/run/netns/\(name)" } == true
+            }
+            let leaked = try RunningAgentCLI.list(agent, ["--leaked"])
+            #expect(leaked.contains(String(inum)))
+            #expect(leaked.contains("orphaned"))
+
+            try Host.must(["ip", "netns", "del", name])
+            deleted = true
+            try await eventually("the namespace leaves the leak list once unmounted") {
+                try agent.metrics()["netns_leaked{kind=\"orphaned\"}"] == 0
+            }
+            #expect(!(try RunningAgentCLI.list(agent, ["--leaked"]).contains(String(inum))))
+            await agent.stop()
+        }
+
+        @Test("held only by an open nsfs file descriptor")
+        func heldByDescriptor() async throws {
+            let agent = try await leakAgent()
+            let creator = try Host.start(["unshare", "--net", "sleep", "120"])
+            defer { Host.stop(creator) }
+            try await eventually("the creator is in its own namespace") {
+                Host.netnsInode(pid: creator.processIdentifier) != Host.ownNetnsInode
+            }
+            let inum = try #require(Host.netnsInode(pid: creator.processIdentifier))
+            let fdHolder = try Host.start(["sh", "-c", "exec 3</proc/\(creator.processIdentifier)/ns/net; exec sleep 120"])
+            defer { Host.stop(fdHolder) }
+            try await eventually("the holder has the namespace open") {
+                Host.inode("/proc/\(fdHolder.processIdentifier)/fd/3") == inum
+            }
+            // While the creator lives, a task is inside: no leak.
+            try await Task.sleep(for: .seconds(2))
+            #expect(try agent.namespaces().first { $0.inum == inum }?.leak == nil)
+
+            Host.stop(creator)
+            try await eventually("the namespace is reported orphaned, held by the descriptor") {
+                guard let entry = try agent.namespaces().first(where: { $0.inum == inum && $0.state == "alive" }) else { return false }
+                return entry.leak?.kind == "orphaned"
+                    && entry.holders?.contains { $0.kind == "fd" && $0.pid == UInt32(fdHolder.processIdentifier) && $0.fd == 3 } == true
+            }
+            Host.stop(fdHolder)
+            try await eventually("the namespace leaves the leak list once the descriptor is closed") {
+                try agent.metrics()["netns_leaked{kind=\"orphaned\"}"] == 0
+            }
+            await agent.stop()
+        }
+
+        /// Receives one descriptor over a Unix socket and holds it.
+        static let receiver = """
+            import array, socket, sys, time
+            path = sys.argv[1]
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.bind(path)
+            server.listen(1)
+            connection, _ = server.accept()
+            _, ancillary, _, _ = connection.recvmsg(1, socket.CMSG_LEN(4))
+            held = array.array("i")
+            held.frombytes(ancillary[0][2][:4])
+            open(path + ".got", "w").close()
+            time.sleep(600)
+            """
+
+        /// Runs in a new namespace: sends a socket of that namespace, then exits.
+        static let sender = """
+            import array, socket, sys
+            inside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            channel.connect(sys.argv[1])
+            channel.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [inside.fileno()]))])
+            """
+    }
+}
+
+/// The `list` command against a running agent.
+enum RunningAgentCLI {
+    static func list(_ agent: RunningAgent, _ arguments: [String]) throws -> String {
+        try Host.run([RunningAgent.executable.path, "list", "--agent", "http://127.0.0.1:\(agent.port)"] + arguments).output
+    }
+}

@@ -1,0 +1,119 @@
+import Testing
+@testable import NetnsCore
+
+private let second: UInt64 = 1_000_000_000
+
+private func event(_ kind: NetnsEvent.Kind, at seconds: UInt64, cookie: UInt64, inum: UInt32 = 100) -> NetnsEvent {
+    NetnsEvent(kind: kind, timestamp: seconds * second, cookie: cookie, inum: inum,
+               task: TaskIdentity(pid: 10, tid: 10, comm: "creator"))
+}
+
+private let thresholds = LeakThresholds(orphaned: 30 * second, stuckTeardown: 60 * second, zombie: 90 * second)
+
+@Suite("Leak detection")
+struct LeakTests {
+    @Test("orphaned: alive with no task inside for longer than the threshold, until a task returns")
+    func orphaned() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply(event(.created, at: 1, cookie: 7))
+        let mount = Holder(kind: .mount, pid: 1, comm: "init", path: "/run/netns/blue")
+        aggregator.apply(HolderScan(timestamp: 10 * second, byInum: [100: [mount]]))
+        #expect(aggregator.namespaces[7]?.tasklessSince == 10 * second)
+        #expect(aggregator.namespaces[7]?.holders == [mount])
+        #expect(aggregator.leaks(at: 39 * second).isEmpty)
+        let leaks = aggregator.leaks(at: 40 * second)
+        #expect(leaks.map(\.leak) == [Leak(kind: .orphaned, since: 10 * second)])
+
+        // Later scans keep the start of the condition.
+        aggregator.apply(HolderScan(timestamp: 50 * second, byInum: [100: [mount]]))
+        #expect(aggregator.leaks(at: 50 * second).first?.leak.since == 10 * second)
+
+        // A task enters: no longer orphaned.
+        let task = Holder(kind: .task, pid: 5, comm: "sh")
+        aggregator.apply(HolderScan(timestamp: 60 * second, byCookie: [7: [task]], byInum: [100: [mount]]))
+        #expect(aggregator.leaks(at: 200 * second).isEmpty)
+        #expect(aggregator.namespaces[7]?.holders.count == 2)
+    }
+
+    @Test("the host namespace is never orphaned, though its holders are not listed")
+    func host() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply(event(.discovered, at: 1, cookie: 1))
+        aggregator.apply(HolderScan(timestamp: 2 * second, hostCookie: 1))
+        #expect(aggregator.namespaces[1]?.isHost == true)
+        #expect(aggregator.leaks(at: 1000 * second).isEmpty)
+    }
+
+    @Test("a namespace first seen after a scan began is left for the next scan")
+    func scanRace() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply(event(.created, at: 20, cookie: 8))
+        aggregator.apply(HolderScan(timestamp: 10 * second))
+        #expect(aggregator.namespaces[8]?.tasklessSince == nil)
+        #expect(aggregator.namespaces[8]?.holdersScannedAt == nil)
+    }
+
+    @Test("stuck teardown: released, its batch never ends, for longer than the threshold")
+    func stuckTeardown() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 9), event(.cleanupStart, at: 5, cookie: 0), event(.released, at: 5, cookie: 9)])
+        #expect(aggregator.leaks(at: 64 * second).isEmpty)
+        #expect(aggregator.leaks(at: 65 * second).map(\.leak) == [Leak(kind: .stuckTeardown, since: 5 * second)])
+    }
+
+    @Test("zombie: torn down, memory still held by passive references past the threshold")
+    func zombie() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 11), event(.released, at: 5, cookie: 11), event(.tornDown, at: 6, cookie: 11)])
+        #expect(aggregator.namespaces[11]?.state == .dying)
+        #expect(aggregator.leaks(at: 95 * second).isEmpty)
+        #expect(aggregator.leaks(at: 96 * second).map(\.leak) == [Leak(kind: .zombie, since: 6 * second)])
+        aggregator.apply(event(.freed, at: 200, cookie: 11))
+        #expect(aggregator.leaks(at: 300 * second).isEmpty)
+        #expect(aggregator.counters.freed == 1)
+    }
+
+    @Test("a teardown report implies the release, once")
+    func tornDownImpliesRelease() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 12), event(.tornDown, at: 6, cookie: 12)])
+        #expect(aggregator.counters.released == 1)
+        #expect(aggregator.namespaces[12]?.releasedAt == 6 * second)
+    }
+
+    @Test("leaks are listed oldest first")
+    func ordering() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 20), event(.released, at: 9, cookie: 20)])
+        aggregator.apply([event(.created, at: 1, cookie: 21), event(.released, at: 3, cookie: 21)])
+        #expect(aggregator.leaks(at: 100 * second).map(\.record.cookie) == [21, 20])
+    }
+}
+
+@Suite("Container attribution")
+struct ContainerIdentityTests {
+    static let id = String(repeating: "ab12", count: 16)
+
+    @Test("cgroup paths of common runtimes", arguments: [
+        ("/system.slice/docker-\(id).scope", "docker", id, nil),
+        ("/docker/\(id)", "docker", id, nil),
+        ("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b3c4d_0000_1111_2222_333344445555.slice/cri-containerd-\(id).scope",
+         "containerd", id, "1a2b3c4d-0000-1111-2222-333344445555"),
+        ("/kubepods/burstable/pod1a2b3c4d-0000-1111-2222-333344445555/\(id)", "containerd", id, "1a2b3c4d-0000-1111-2222-333344445555"),
+        ("/kubepods.slice/kubepods-pod1a2b3c4d_0000_1111_2222_333344445555.slice/crio-\(id).scope",
+         "cri-o", id, "1a2b3c4d-0000-1111-2222-333344445555"),
+        ("/machine.slice/libpod-\(id).scope", "podman", id, nil),
+        ("/kubepods.slice/kubepods-pod1a2b3c4d_0000_1111_2222_333344445555.slice", "kubernetes", nil, "1a2b3c4d-0000-1111-2222-333344445555"),
+    ] as [(String, String, String?, String?)])
+    func parse(path: String, runtime: String, containerID: String?, podUID: String?) throws {
+        let identity = try #require(ContainerIdentity.parse(cgroupPath: path))
+        #expect(identity.runtime == runtime)
+        #expect(identity.containerID == containerID)
+        #expect(identity.podUID == podUID)
+    }
+
+    @Test("paths that name no container", arguments: ["/", "/user.slice/user-0.slice/session-1.scope", "/system.slice/ssh.service", "/docker/short"])
+    func noContainer(path: String) {
+        #expect(ContainerIdentity.parse(cgroupPath: path) == nil)
+    }
+}
