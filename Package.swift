@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "netns-tracer", targets: ["netns-tracer"]),
+        .executable(name: "netns-bench", targets: ["netns-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -49,6 +50,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+
+        // Micro-benchmarks run by benchmarks/run (release builds only matter).
+        .executableTarget(
+            name: "netns-bench",
+            dependencies: ["NetnsAgent", "NetnsCore", "CLibBPF"],
+            path: "benchmarks/netns-bench"
         ),
 
         .testTarget(name: "NetnsCoreTests", dependencies: ["NetnsCore", "CNetnsEvent"]),

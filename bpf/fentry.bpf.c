@@ -13,12 +13,8 @@
 SEC("fexit/copy_net_ns")
 int BPF_PROG(copy_net_ns_exit, __u64 flags, void *user_ns, struct net *old_net, struct net *net)
 {
-	if (!(flags & CLONE_NEWNET))
-		return 0;
-	if (is_err_ptr(net))
-		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_COPY_NET_NS, NULL, (__s32)(long)net);
-	else
-		track_net(net, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL);
+	if (flags & CLONE_NEWNET)
+		report_copy_net_ns(net);
 	return 0;
 }
 
@@ -28,8 +24,7 @@ int BPF_PROG(setup_net_exit)
 	__u64 net = 0, ret = 0;
 	if (bpf_get_func_arg(ctx, 0, &net) || bpf_get_func_ret(ctx, &ret))
 		return 0;
-	struct net_reading r = read_net((struct net *)net);
-	emit(NETNS_EV_SETUP, NETNS_SRC_SETUP_NET, &r, (__s32)ret);
+	report_setup_net((struct net *)net, (long)ret);
 	return 0;
 }
 

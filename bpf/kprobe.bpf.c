@@ -24,10 +24,7 @@ int BPF_KRETPROBE(copy_net_ns_return, struct net *net)
 	if (!bpf_map_lookup_elem(&pending, &tid))
 		return 0;
 	bpf_map_delete_elem(&pending, &tid);
-	if (is_err_ptr(net))
-		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_COPY_NET_NS, NULL, (__s32)(long)net);
-	else
-		track_net(net, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL);
+	report_copy_net_ns(net);
 	return 0;
 }
 
@@ -51,9 +48,9 @@ int BPF_KRETPROBE(setup_net_return, long ret)
 	__u64 *net = bpf_map_lookup_elem(&pending, &key);
 	if (!net)
 		return 0;
-	struct net_reading r = read_net((struct net *)*net);
+	struct net *setup = (struct net *)*net;
 	bpf_map_delete_elem(&pending, &key);
-	emit(NETNS_EV_SETUP, NETNS_SRC_SETUP_NET, &r, (__s32)ret);
+	report_setup_net(setup, ret);
 	return 0;
 }
 

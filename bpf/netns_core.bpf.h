@@ -289,6 +289,22 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 	emit_for(kind, source, &r, 0, holder);
 }
 
+/* Reports what copy_net_ns returned for a CLONE_NEWNET request: a new net, or an error. */
+static __always_inline void report_copy_net_ns(struct net *result)
+{
+	if (is_err_ptr(result))
+		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_COPY_NET_NS, NULL, (__s32)(long)result);
+	else
+		track_net(result, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL);
+}
+
+/* Reports what setup_net returned for `net`. */
+static __always_inline void report_setup_net(struct net *net, long result)
+{
+	struct net_reading r = read_net(net);
+	emit(NETNS_EV_SETUP, NETNS_SRC_SETUP_NET, &r, (__s32)result);
+}
+
 /* Reports the release of a namespace whose last active reference is going away now. */
 static __always_inline void release_net(struct net *net, __u32 source)
 {

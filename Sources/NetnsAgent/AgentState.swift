@@ -23,6 +23,12 @@ public final class AgentState: Sendable {
         public var cgroupPaths: [UInt64: String] = [:]
         /// Entries that could not be written to the recording.
         public var recordingErrors: UInt64 = 0
+
+        /// Creates a snapshot around an aggregator.
+        public init(aggregator: Aggregator, probeSet: ProbeSetKind? = nil) {
+            self.aggregator = aggregator
+            self.probeSet = probeSet
+        }
     }
 
     private let state: Mutex<Snapshot>

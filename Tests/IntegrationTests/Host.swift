@@ -61,6 +61,21 @@ enum Host {
         process.waitUntilExit()
     }
 
+    /// A namespace created by `unshare --net sleep` and held open as fd 3 by a second process:
+    /// once `creator` is stopped, only the descriptor holds it.
+    static func namespaceHeldByDescriptor() async throws -> (creator: Process, fdHolder: Process, inum: UInt32) {
+        let creator = try start(["unshare", "--net", "sleep", "120"])
+        try await eventually("the creator is in its own namespace") {
+            netnsInode(pid: creator.processIdentifier) != ownNetnsInode
+        }
+        let inum = try #require(netnsInode(pid: creator.processIdentifier))
+        let fdHolder = try start(["sh", "-c", "exec 3</proc/\(creator.processIdentifier)/ns/net; exec sleep 120"])
+        try await eventually("the holder has the namespace open as fd 3") {
+            inode("/proc/\(fdHolder.processIdentifier)/fd/3") == inum
+        }
+        return (creator, fdHolder, inum)
+    }
+
     /// The inum of the namespace the tests run in (the host's).
     static var ownNetnsInode: UInt32? { netnsInode(pid: getpid()) }
 }

@@ -80,17 +80,8 @@ extension RealKernel {
         @Test("held only by an open nsfs file descriptor")
         func heldByDescriptor() async throws {
             let agent = try await leakAgent()
-            let creator = try Host.start(["unshare", "--net", "sleep", "120"])
-            defer { Host.stop(creator) }
-            try await eventually("the creator is in its own namespace") {
-                Host.netnsInode(pid: creator.processIdentifier) != Host.ownNetnsInode
-            }
-            let inum = try #require(Host.netnsInode(pid: creator.processIdentifier))
-            let fdHolder = try Host.start(["sh", "-c", "exec 3</proc/\(creator.processIdentifier)/ns/net; exec sleep 120"])
-            defer { Host.stop(fdHolder) }
-            try await eventually("the holder has the namespace open") {
-                Host.inode("/proc/\(fdHolder.processIdentifier)/fd/3") == inum
-            }
+            let (creator, fdHolder, inum) = try await Host.namespaceHeldByDescriptor()
+            defer { Host.stop(creator); Host.stop(fdHolder) }
             // While the creator lives, a task is inside: no leak.
             try await Task.sleep(for: .seconds(2))
             #expect(try agent.namespaces().first { $0.inum == inum }?.leak == nil)

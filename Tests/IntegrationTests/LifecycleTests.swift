@@ -143,17 +143,8 @@ struct LifecycleTests {
     @Test("a namespace held only by an open file descriptor is discovered, then seen to end")
     func heldByDescriptor() async throws {
         try requireRoot()
-        let creator = try Host.start(["unshare", "--net", "sleep", "120"])
-        defer { Host.stop(creator) }
-        try await eventually("the creator is in its own namespace") {
-            Host.netnsInode(pid: creator.processIdentifier) != Host.ownNetnsInode
-        }
-        let inum = try #require(Host.netnsInode(pid: creator.processIdentifier))
-        let fdHolder = try Host.start(["sh", "-c", "exec 3</proc/\(creator.processIdentifier)/ns/net; exec sleep 120"])
-        defer { Host.stop(fdHolder) }
-        try await eventually("the holder has the namespace open as fd 3") {
-            Host.inode("/proc/\(fdHolder.processIdentifier)/fd/3") == inum
-        }
+        let (creator, fdHolder, inum) = try await Host.namespaceHeldByDescriptor()
+        defer { Host.stop(creator); Host.stop(fdHolder) }
         Host.stop(creator)  // from here only the descriptor keeps the namespace alive
 
         let agent = try await RunningAgent()

@@ -1,0 +1,204 @@
+import CLibBPF
+import Glibc
+import NetnsAgent
+import NetnsCore
+
+/// Micro-benchmarks of the agent's hot paths, run by `benchmarks/run`.
+///
+///     netns-bench ingest EVENTS                  decode + aggregate, events/s
+///     netns-bench dump EVENTS FILE               the same records, for the C consumer
+///     netns-bench render NAMESPACES              /metrics and /namespaces, ms
+///     netns-bench memory NAMESPACES              resident bytes per tracked namespace
+///     netns-bench bpf-stats PID                  run_time_ns / run_cnt of PID's BPF programs
+///
+/// Each prints `name value unit` lines; timings are the best of several runs.
+@main
+enum NetnsBench {
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let command = arguments.first, arguments.count >= 2, let count = Int(arguments[1]) else {
+            usage()
+        }
+        switch command {
+        case "ingest": ingest(events: count)
+        case "dump" where arguments.count == 3: dump(events: count, to: arguments[2])
+        case "render": render(namespaces: count)
+        case "memory": memory(namespaces: count)
+        case "bpf-stats": bpfStats(pid: Int32(count))
+        default: usage()
+        }
+    }
+
+    static func usage() -> Never {
+        print("usage: netns-bench ingest N | dump N FILE | render N | memory N | bpf-stats PID")
+        exit(2)
+    }
+
+    /// A realistic stream: each namespace is created, read twice, released and freed, with
+    /// lifecycles interleaved as on a busy host, and cleanup batches around the releases.
+    static func events(count: Int) -> [NetnsEvent] {
+        var result: [NetnsEvent] = []
+        result.reserveCapacity(count)
+        var time: UInt64 = 1_000_000
+        let creator = TaskIdentity(pid: 4242, tid: 4242, comm: "containerd-shim", cgroupID: 77, uid: 0, ppid: 1)
+        var cookie: UInt64 = 100
+        while result.count < count {
+            let batch = UInt64(8)
+            for offset in 0..<batch {
+                time += 1000
+                result.append(NetnsEvent(kind: .created, timestamp: time, cookie: cookie + offset, inum: UInt32(truncatingIfNeeded: 4_026_532_000 + cookie + offset),
+                                         refs: RefCounts(active: 1, passive: 2), task: creator, source: 4))
+            }
+            for offset in 0..<batch {
+                time += 1000
+                result.append(NetnsEvent(kind: .refs, timestamp: time, cookie: cookie + offset, inum: 0, refs: RefCounts(active: 2, passive: 3)))
+            }
+            time += 1000
+            result.append(NetnsEvent(kind: .cleanupStart, timestamp: time))
+            for offset in 0..<batch {
+                result.append(NetnsEvent(kind: .released, timestamp: time, cookie: cookie + offset, inum: 0, refs: RefCounts(active: 0, passive: 2)))
+            }
+            for offset in 0..<batch {
+                time += 1000
+                result.append(NetnsEvent(kind: .freed, timestamp: time, cookie: cookie + offset, inum: 0, refs: RefCounts(active: 0, passive: 0)))
+            }
+            result.append(NetnsEvent(kind: .cleanupEnd, timestamp: time))
+            cookie += batch
+        }
+        return Array(result.prefix(count))
+    }
+
+    static func wire(count: Int) -> [UInt8] {
+        events(count: count).flatMap(\.wire)
+    }
+
+    static func ingest(events count: Int) {
+        let bytes = wire(count: count)
+        let size = NetnsEvent.wireSize
+        var best = Double.infinity
+        var checksum: UInt64 = 0
+        for _ in 0..<5 {
+            let start = now()
+            var aggregator = Aggregator()
+            bytes.withUnsafeBytes { raw in
+                var offset = 0
+                while offset + size <= raw.count {
+                    if let event = try? NetnsEvent(wire: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + size)])) {
+                        aggregator.apply(event)
+                    }
+                    offset += size
+                }
+            }
+            best = min(best, now() - start)
+            checksum &+= aggregator.counters.freed
+        }
+        print("ingest_events_per_second \(Int(Double(count) / best)) events/s")
+        print("ingest_checksum \(checksum) freed")
+    }
+
+    static func dump(events count: Int, to path: String) {
+        let bytes = wire(count: count)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        precondition(fd >= 0, "cannot create \(path)")
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    /// An aggregator holding `count` alive namespaces, each with a task and a mount holder.
+    static func populated(_ count: Int) -> AgentState.Snapshot {
+        var aggregator = Aggregator(limits: .init(freedHistory: 1024))
+        var scan = HolderScan(timestamp: 2_000_000_000)
+        let creator = TaskIdentity(pid: 4242, tid: 4242, comm: "containerd-shim", cgroupID: 77, uid: 0, ppid: 1)
+        for index in 0..<count {
+            let cookie = UInt64(index + 10)
+            let inum = UInt32(4_026_532_000 + index)
+            aggregator.apply(NetnsEvent(kind: .created, timestamp: 1_000_000_000 + UInt64(index), cookie: cookie, inum: inum,
+                                        refs: RefCounts(active: 1, passive: 3), task: creator))
+            scan.byCookie[cookie] = [Holder(kind: .task, pid: UInt32(10_000 + index % 30_000), comm: "pause")]
+            scan.byInum[inum] = [Holder(kind: .mount, pid: 1, comm: "systemd", path: "/run/netns/cni-\(index)")]
+        }
+        aggregator.apply(scan)
+        var snapshot = AgentState.Snapshot(aggregator: aggregator, probeSet: .tracepoint)
+        snapshot.cgroupPaths[77] = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b3c4d_0000_1111_2222_333344445555.slice"
+        return snapshot
+    }
+
+    static func render(namespaces count: Int) {
+        let snapshot = populated(count)
+        let clock = ClockMapping(realtimeOffset: 1_700_000_000_000_000_000)
+        var metricsBest = Double.infinity, namespacesBest = Double.infinity
+        var bytes = 0
+        for _ in 0..<5 {
+            var start = now()
+            bytes = MetricsExposition.render(snapshot, now: 10_000_000_000).utf8.count
+            metricsBest = min(metricsBest, now() - start)
+            start = now()
+            bytes += NamespacesDocument.render(snapshot, clock: clock, now: 10_000_000_000).utf8.count
+            namespacesBest = min(namespacesBest, now() - start)
+        }
+        print("render_metrics_ms \(format(metricsBest * 1000)) ms")
+        print("render_namespaces_ms \(format(namespacesBest * 1000)) ms")
+        print("render_bytes \(bytes) bytes")
+    }
+
+    static func memory(namespaces count: Int) {
+        let before = residentBytes()
+        let snapshot = populated(count)
+        let after = residentBytes()
+        withExtendedLifetime(snapshot) {
+            print("memory_bytes_per_namespace \(Int(Double(after - before) / Double(count))) bytes")
+        }
+    }
+
+    /// Every BPF program whose descriptor process `pid` holds: name, runs, ns per run.
+    static func bpfStats(pid: Int32) {
+        guard let directory = opendir("/proc/\(pid)/fdinfo") else { print("no process \(pid)"); exit(1) }
+        defer { closedir(directory) }
+        var seen: Set<UInt32> = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let text = try? readText("/proc/\(pid)/fdinfo/\(name)"),
+                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("prog_id:") }),
+                  let id = UInt32(line.dropFirst("prog_id:".count).trimmingPrefix(while: \.isWhitespace)),
+                  seen.insert(id).inserted else { continue }
+            let fd = bpf_prog_get_fd_by_id(id)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var info = bpf_prog_info()
+            var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+            guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { continue }
+            let program = withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let perRun = info.run_cnt > 0 ? Double(info.run_time_ns) / Double(info.run_cnt) : 0
+            print("bpf_prog \(program) \(info.run_cnt) runs \(format(perRun)) ns/run")
+        }
+    }
+
+    static func readText(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw Errno() }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = read(fd, &buffer, buffer.count)
+        guard count >= 0 else { throw Errno() }
+        return String(decoding: buffer.prefix(count), as: UTF8.self)
+    }
+
+    struct Errno: Error {}
+
+    static func residentBytes() -> Int {
+        guard let text = try? readText("/proc/self/statm") else { return 0 }
+        let fields = text.split(separator: " ")
+        return (Int(fields.count > 1 ? fields[1] : "0") ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    static func format(_ value: Double) -> String {
+        let scaled = (value * 100).rounded() / 100
+        return String(scaled)
+    }
+}
