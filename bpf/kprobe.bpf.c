@@ -5,6 +5,15 @@
  */
 #include "netns_common.bpf.h"
 
+/* Calls in flight, keyed by thread id: copy_net_ns's flags, or (high bit set) setup_net's net. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} pending SEC(".maps");
+
+
 /* copy_net_ns(flags, user_ns, old_net): remember whether this call creates a namespace. */
 SEC("kprobe/copy_net_ns")
 int BPF_KPROBE(copy_net_ns_entry, __u64 flags)

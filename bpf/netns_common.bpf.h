@@ -27,8 +27,12 @@ int BPF_PROG(cleanup_batch_start, struct work_struct *work)
 		return 0;
 	__u32 batch = __sync_add_and_fetch(&cleanup_batch, 1);
 	emit(NETNS_EV_CLEANUP_START, NETNS_SRC_CLEANUP_START, NULL, 0);
-	/* The batch about to run holds exactly the namespaces whose active count is zero. */
+#ifdef NETNS_RELEASES_FOUND_BY_SCAN
+	/* No __put_net hook: the batch about to run holds exactly the namespaces whose active
+	 * count now reads zero. */
 	scan_tracked(SCAN_BATCH_START, batch);
+#endif
+	scan_dying(SCAN_BATCH_START, batch);
 	return 0;
 }
 
@@ -39,7 +43,7 @@ int BPF_PROG(cleanup_batch_end, struct work_struct *work, void *function)
 		return 0;
 	/* The batch dropped its passive references: freed namespaces now read zero, and
 	 * those still held are torn down but pinned. */
-	scan_tracked(SCAN_BATCH_END, cleanup_batch);
+	scan_dying(SCAN_BATCH_END, cleanup_batch);
 	emit(NETNS_EV_CLEANUP_END, NETNS_SRC_CLEANUP_END, NULL, 0);
 	return 0;
 }

@@ -120,9 +120,16 @@ struct tracked_net {
 	__u32 state;      /* enum tracked_state */
 	__s32 active;     /* last refcounts reported, to send REFS only on change */
 	__s32 passive;
-	__u32 batch;      /* the cleanup_net batch tearing it down; 0 until one starts */
-	__u32 pad;
 };
+
+/* The released namespaces not yet freed or torn down, with the cleanup batch tearing each
+ * down (0 until one starts): the only ones a batch's start and end need to look at. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} dying SEC(".maps");
 
 /* cleanup_net batches seen to start (a batch's number while it runs). */
 __u32 cleanup_batch = 0;
@@ -135,22 +142,15 @@ struct {
 	__type(value, struct netns_config);
 } config SEC(".maps");
 
-/* Every namespace the agent follows; its size is set by the agent before load. */
+/* Every namespace the agent follows, alive or dying; its size is set by the agent before load.
+ * Scans of a hash map visit every bucket, so it is sized for the host, not for the worst case. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct tracked_net);
 } tracked SEC(".maps");
-
-/* Syscalls in flight that asked for CLONE_NEWNET, keyed by thread id (value: the flags). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, __u64);
-} pending SEC(".maps");
 
 /* ---- Counting failures -------------------------------------------------------------- */
 
@@ -259,6 +259,22 @@ static __always_inline bool emit(__u32 kind, __u32 source, const struct net_read
 
 /* ---- Following namespaces ----------------------------------------------------------- */
 
+/* Adds a released namespace to the dying set; its batch is assigned when one starts. */
+static __always_inline void join_dying(__u64 key)
+{
+	__u32 no_batch_yet = 0;
+	if (bpf_map_update_elem(&dying, &key, &no_batch_yet, BPF_NOEXIST) != 0 &&
+	    !bpf_map_lookup_elem(&dying, &key))
+		count(NETNS_STAT_DYING_FULL);
+}
+
+/* Stops following a namespace whose memory is gone. */
+static __always_inline void forget(__u64 key)
+{
+	bpf_map_delete_elem(&tracked, &key);
+	bpf_map_delete_elem(&dying, &key);
+}
+
 /*
  * Starts following a namespace that was just created (CREATED) or found (DISCOVERED).
  * If the same memory held an earlier namespace that we never saw freed, that one is gone:
@@ -286,6 +302,8 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 		t.state = TRACKED_RELEASED;
 	if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY) != 0)
 		count(NETNS_STAT_TRACKED_FULL);
+	else if (t.state == TRACKED_RELEASED)
+		join_dying(key);
 	emit_for(kind, source, &r, 0, holder);
 }
 
@@ -319,6 +337,7 @@ static __always_inline void release_net(struct net *net, __u32 source)
 			return;                   /* the next scan retries */
 		known->state = TRACKED_RELEASED;
 		known->active = 0;
+		join_dying(key);
 		return;
 	}
 	emit(NETNS_EV_RELEASED, source, &r, 0);    /* created before we started: still counted */
@@ -333,44 +352,56 @@ struct scan_ctx {
 	__u64 alive;      /* any followed namespace still alive: a way onto the namespace list */
 };
 
+static __always_inline __u32 scan_source(const struct scan_ctx *ctx)
+{
+	return ctx->purpose == SCAN_BATCH_START ? NETNS_SRC_CLEANUP_START
+	     : ctx->purpose == SCAN_BATCH_END ? NETNS_SRC_CLEANUP_END : NETNS_SRC_REFRESH;
+}
+
 /*
- * Looks at one followed namespace and reports what changed since the last look:
- *  - a release, when its active count reads zero (a batch start finds exactly these);
- *  - its teardown, at the end of the batch that held it, if passive references remain;
- *  - a free, when its passive count reads zero or its memory now holds another namespace;
- *  - new refcounts, on a refresh.
- * State changes only once the event is sent, so a dropped event is retried next time.
+ * Reports the free of a followed namespace whose memory is released (passive count zero) or
+ * now holds another namespace, after its release if that was never reported. Returns false
+ * if an event could not be sent: the namespace stays followed and the next scan retries.
  */
-static long scan_one(struct bpf_map *map, __u64 *key, struct tracked_net *t,
-		     struct scan_ctx *ctx)
+static __always_inline bool report_gone(__u64 key, struct tracked_net *t, __u32 source)
+{
+	struct net_reading last = { .cookie = t->cookie, .inum = t->inum, .active = 0, .passive = 0 };
+	if (t->state == TRACKED_ALIVE) {
+		if (!emit(NETNS_EV_RELEASED, source, &last, 0))
+			return false;
+		t->state = TRACKED_RELEASED;
+	}
+	if (!emit(NETNS_EV_FREED, source, &last, 0))
+		return false;
+	forget(key);
+	return true;
+}
+
+static __always_inline bool is_gone(const struct net_reading *r, const struct tracked_net *t)
+{
+	return !r->readable || r->cookie != t->cookie || r->passive == 0;
+}
+
+/*
+ * One followed namespace, at a refresh or (tracepoint set) a batch start: reports its release
+ * when its active count reads zero, its free when its memory is gone, and on a refresh any
+ * change of its refcounts. State changes only once the event is sent.
+ */
+static long scan_tracked_one(struct bpf_map *map, __u64 *key, struct tracked_net *t,
+			     struct scan_ctx *ctx)
 {
 	struct net_reading r = read_net((struct net *)*key);
-	bool gone = !r.readable || r.cookie != t->cookie || r.passive == 0;
-	__u32 source = ctx->purpose == SCAN_BATCH_START ? NETNS_SRC_CLEANUP_START
-		     : ctx->purpose == SCAN_BATCH_END ? NETNS_SRC_CLEANUP_END : NETNS_SRC_REFRESH;
+	__u32 source = scan_source(ctx);
 
-	if (gone) {
-		struct net_reading last = { .cookie = t->cookie, .inum = t->inum,
-					    .active = 0, .passive = 0 };
-		if (t->state == TRACKED_ALIVE) {
-			if (!emit(NETNS_EV_RELEASED, source, &last, 0))
-				return 0;
-			t->state = TRACKED_RELEASED;
-		}
-		if (emit(NETNS_EV_FREED, source, &last, 0))
-			bpf_map_delete_elem(map, key);
+	if (is_gone(&r, t)) {
+		report_gone(*key, t, source);
 		return 0;
 	}
 	if (t->state == TRACKED_ALIVE && r.active == 0) {
 		if (!emit(NETNS_EV_RELEASED, source, &r, 0))
 			return 0;
 		t->state = TRACKED_RELEASED;
-	}
-	if (ctx->purpose == SCAN_BATCH_START && t->state == TRACKED_RELEASED && t->batch == 0)
-		t->batch = ctx->batch;   /* released before this batch began: it is in it */
-	if (ctx->purpose == SCAN_BATCH_END && t->state == TRACKED_RELEASED && t->batch == ctx->batch) {
-		if (emit(NETNS_EV_TORN_DOWN, source, &r, 0))
-			t->state = TRACKED_TORN_DOWN;
+		join_dying(*key);
 	}
 	if (ctx->purpose == SCAN_REFRESH && (r.active != t->active || r.passive != t->passive)) {
 		if (!emit(NETNS_EV_REFS, source, &r, 0))
@@ -383,12 +414,47 @@ static long scan_one(struct bpf_map *map, __u64 *key, struct tracked_net *t,
 	return 0;
 }
 
+/*
+ * One dying namespace, at a batch start or end: a batch start takes every dying namespace
+ * without a batch into it; its end reports those of the batch still held by passive
+ * references as torn down, and frees the others.
+ */
+static long scan_dying_one(struct bpf_map *map, __u64 *key, __u32 *batch, struct scan_ctx *ctx)
+{
+	struct tracked_net *t = bpf_map_lookup_elem(&tracked, key);
+	if (!t) {
+		bpf_map_delete_elem(map, key);
+		return 0;
+	}
+	struct net_reading r = read_net((struct net *)*key);
+	if (is_gone(&r, t)) {
+		report_gone(*key, t, scan_source(ctx));
+		return 0;
+	}
+	if (ctx->purpose == SCAN_BATCH_START && *batch == 0)
+		*batch = ctx->batch;
+	if (ctx->purpose == SCAN_BATCH_END && *batch == ctx->batch) {
+		if (!emit(NETNS_EV_TORN_DOWN, NETNS_SRC_CLEANUP_END, &r, 0))
+			return 0;
+		t->state = TRACKED_TORN_DOWN;
+		bpf_map_delete_elem(map, key);   /* a zombie now: refreshes watch for its free */
+	}
+	return 0;
+}
+
 /* Scans every followed namespace; returns one still alive (0 if none). */
 static __always_inline __u64 scan_tracked(__u32 purpose, __u32 batch)
 {
 	struct scan_ctx ctx = { .purpose = purpose, .batch = batch };
-	bpf_for_each_map_elem(&tracked, scan_one, &ctx, 0);
+	bpf_for_each_map_elem(&tracked, scan_tracked_one, &ctx, 0);
 	return ctx.alive;
+}
+
+/* Scans the dying namespaces only. */
+static __always_inline void scan_dying(__u32 purpose, __u32 batch)
+{
+	struct scan_ctx ctx = { .purpose = purpose, .batch = batch };
+	bpf_for_each_map_elem(&dying, scan_dying_one, &ctx, 0);
 }
 
 #endif /* NETNS_CORE_BPF_H */

@@ -5,26 +5,28 @@
  * Every hook fires only on namespace work or on rare events, never on a hot path:
  *  - creation: the task's new nsproxy->net_ns on return from unshare(CLONE_NEWNET), and the
  *    child's on fork when it differs from the parent's;
- *  - failed creation: unshare/clone/clone3 that asked for CLONE_NEWNET and returned an error;
+ *  - failed creation: unshare/clone/clone3 that asked for CLONE_NEWNET and returned an error
+ *    (exit tracepoints only; the request's flags are read from the saved registers);
  *  - release and free: the cleanup_net batch hooks and refresh in netns_common.bpf.h.
- * The syscall enter hooks note CLONE_NEWNET requests per thread; the exit hooks act on them.
  */
+#define NETNS_RELEASES_FOUND_BY_SCAN 1   /* no __put_net hook: batch starts find releases */
 #include "netns_common.bpf.h"
 
-/* Layouts of the syscall tracepoints (see events/syscalls/<name>/format; stable ABI). */
-struct syscall_enter { __u64 common; __s32 nr; __u32 pad; __u64 args[6]; };
-struct syscall_exit  { __u64 common; __s32 nr; __u32 pad; __s64 ret; };
+/* Layout of the syscall exit tracepoints (see events/syscalls/<name>/format; stable ABI). */
+struct syscall_exit { __u64 common; __s32 nr; __u32 pad; __s64 ret; };
 
-static __always_inline void note_request(__u64 flags)
+/*
+ * The first argument of the syscall now returning, read from the task's saved user registers
+ * (di on x86-64; unchanged by unshare and clone). Only exit tracepoints are used: an enter
+ * hook would make every syscall on the host take the tracing path on entry too.
+ */
+static __always_inline unsigned long syscall_arg0(void)
 {
-	if (!(flags & CLONE_NEWNET))
-		return;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&pending, &tid, &flags, BPF_ANY) != 0)
-		count(NETNS_STAT_PENDING_FULL);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	return BPF_CORE_READ(regs, di);
 }
 
-/* Takes the request noted at syscall entry; false if this thread made none. */
 /*
  * A failed request is reported only when it got as far as namespace work: EPERM and EINVAL
  * are refusals of the call itself (no privilege, bad flags), which the function probe sets
@@ -35,73 +37,39 @@ static __always_inline bool is_creation_failure(long ret)
 	return ret < 0 && ret != -1 /* EPERM */ && ret != -22 /* EINVAL */;
 }
 
-static __always_inline bool take_request(void)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (!bpf_map_lookup_elem(&pending, &tid))
-		return false;
-	bpf_map_delete_elem(&pending, &tid);
-	return true;
-}
-
-SEC("tracepoint/syscalls/sys_enter_unshare")
-int unshare_enter(struct syscall_enter *ctx)
-{
-	note_request(ctx->args[0]);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_unshare")
 int unshare_exit(struct syscall_exit *ctx)
 {
-	if (!take_request())
+	if (!(syscall_arg0() & CLONE_NEWNET))
 		return 0;
 	if (ctx->ret < 0) {
 		if (is_creation_failure(ctx->ret))
 			emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_UNSHARE, NULL, (__s32)ctx->ret);
 		return 0;
 	}
-	struct task_struct *task = (void *)bpf_get_current_task();
-	struct net *net = task_net(task);
+	struct net *net = task_net((struct task_struct *)bpf_get_current_task());
 	if (net)
 		track_net(net, NETNS_EV_CREATED, NETNS_SRC_UNSHARE, NULL);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_clone")
-int clone_enter(struct syscall_enter *ctx)
-{
-	note_request(ctx->args[0]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_clone3")
-int clone3_enter(struct syscall_enter *ctx)
-{
-	__u64 flags = 0;   /* struct clone_args starts with its u64 flags */
-	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]) == 0)
-		note_request(flags);
-	return 0;
-}
-
 /* A successful clone is reported by the fork hook (in the parent, with the child's net). */
-static __always_inline void clone_returned(struct syscall_exit *ctx)
-{
-	if (take_request() && is_creation_failure(ctx->ret))
-		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
-}
-
 SEC("tracepoint/syscalls/sys_exit_clone")
 int clone_exit(struct syscall_exit *ctx)
 {
-	clone_returned(ctx);
+	if (is_creation_failure(ctx->ret) && (syscall_arg0() & CLONE_NEWNET))
+		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_clone3")
 int clone3_exit(struct syscall_exit *ctx)
 {
-	clone_returned(ctx);
+	__u64 flags = 0;   /* struct clone_args starts with its u64 flags */
+	if (!is_creation_failure(ctx->ret))
+		return 0;
+	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)syscall_arg0()) == 0 && (flags & CLONE_NEWNET))
+		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
 	return 0;
 }
 

@@ -155,7 +155,7 @@ public final class Agent: Service {
                                                                 leakSeriesLimit: configuration.leakSeriesLimit))
             case "/namespaces":
                 return HTTPReply(status: .ok, contentType: NamespacesDocument.contentType,
-                                 body: NamespacesDocument.render(state.snapshot(), clock: clock, now: ClockMapping.monotonicNow()))
+                                 bytes: NamespacesDocument.renderBytes(state.snapshot(), clock: clock, now: ClockMapping.monotonicNow()))
             case "/":
                 return HTTPReply(status: .ok, contentType: "text/plain",
                                  body: "netns-tracer: GET /metrics (Prometheus) or /namespaces (JSON)\n")

@@ -19,8 +19,8 @@ public final class AgentState: Sendable {
         public var decodeErrors: UInt64 = 0
         /// Completed discovery passes.
         public var discoveryPasses: UInt64 = 0
-        /// Paths of the creators' cgroups, by cgroup id.
-        public var cgroupPaths: [UInt64: String] = [:]
+        /// The creators' cgroups (path, and the container it names), by cgroup id.
+        public var cgroups: [UInt64: CgroupInfo] = [:]
         /// Entries that could not be written to the recording.
         public var recordingErrors: UInt64 = 0
 
@@ -47,8 +47,8 @@ public final class AgentState: Sendable {
     /// counting the records that failed to decode.
     public func ingest(_ events: [NetnsEvent], decodeErrors: Int, cgroupPaths: [UInt64: String] = [:]) {
         state.withLock { snapshot in
-            for (id, path) in cgroupPaths where snapshot.cgroupPaths[id] == nil {
-                snapshot.cgroupPaths[id] = path
+            for (id, path) in cgroupPaths where snapshot.cgroups[id] == nil {
+                snapshot.cgroups[id] = CgroupInfo(path: path)
                 record(.cgroupPath(id: id, path: path), into: &snapshot)
             }
             for event in events { record(.event(event), into: &snapshot) }
@@ -65,8 +65,8 @@ public final class AgentState: Sendable {
             snapshot.aggregator.apply(scan)
             snapshot.discoveryPasses += 1
             let live = Set(snapshot.aggregator.namespaces.values.compactMap { $0.creator?.cgroupID })
-            if snapshot.cgroupPaths.count > 4 * max(live.count, 1024) {
-                snapshot.cgroupPaths = snapshot.cgroupPaths.filter { live.contains($0.key) }
+            if snapshot.cgroups.count > 4 * max(live.count, 1024) {
+                snapshot.cgroups = snapshot.cgroups.filter { live.contains($0.key) }
             }
         }
     }
@@ -91,5 +91,19 @@ public final class AgentState: Sendable {
         } catch {
             snapshot.recordingErrors += 1
         }
+    }
+}
+
+/// A creator's cgroup: its path, and the container the path names (parsed once).
+public struct CgroupInfo: Sendable, Hashable {
+    /// The cgroup v2 path.
+    public var path: String
+    /// The container it names, if any.
+    public var container: ContainerIdentity?
+
+    /// Parses `path` once.
+    public init(path: String) {
+        self.path = path
+        self.container = ContainerIdentity.parse(cgroupPath: path)
     }
 }

@@ -9,9 +9,22 @@ public struct HTTPReply: Sendable {
     /// The Content-Type.
     public var contentType: String
     /// The body.
-    public var body: String
+    public var body: [UInt8]
     /// Extra headers.
     public var headers: [(String, String)] = []
+
+    /// A reply with a body of bytes.
+    public init(status: HTTPResponseStatus, contentType: String, bytes: [UInt8], headers: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = bytes
+        self.headers = headers
+    }
+
+    /// A reply with a text body.
+    public init(status: HTTPResponseStatus, contentType: String, body: String, headers: [(String, String)] = []) {
+        self.init(status: status, contentType: contentType, bytes: Array(body.utf8), headers: headers)
+    }
 }
 
 /// Serves the agent's read-only endpoints over HTTP/1.1.
@@ -110,14 +123,14 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead, with reply: HTTPReply, close: Bool) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: reply.contentType)
-        headers.add(name: "Content-Length", value: String(reply.body.utf8.count))
+        headers.add(name: "Content-Length", value: String(reply.body.count))
         headers.add(name: "Cache-Control", value: "no-store")
         for (name, value) in reply.headers { headers.add(name: name, value: value) }
         if close { headers.add(name: "Connection", value: "close") }
         let responseHead = HTTPResponseHead(version: head.version, status: reply.status, headers: headers)
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
         if head.method != .HEAD {
-            let buffer = context.channel.allocator.buffer(string: reply.body)
+            let buffer = context.channel.allocator.buffer(bytes: reply.body)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))

@@ -34,7 +34,7 @@ public enum MetricsExposition {
         text.family("netns_leak_info", "One series per leaking namespace (value 1), oldest leaks first, up to the configured limit.", type: "gauge")
         for (record, leak) in leaks.prefix(leakSeriesLimit) {
             let creator = record.creator
-            let container = creator.flatMap { snapshot.cgroupPaths[$0.cgroupID] }.flatMap(ContainerIdentity.parse(cgroupPath:))
+            let container = creator.flatMap { snapshot.cgroups[$0.cgroupID]?.container }
             text.sample("netns_leak_info", labels: [
                 ("cookie", String(record.cookie)), ("inum", String(record.inum)), ("kind", leak.kind.rawValue),
                 ("creator_comm", creator?.comm ?? ""), ("container", container?.shortName ?? ""),
@@ -55,7 +55,8 @@ public enum MetricsExposition {
         let statistics = snapshot.probeStatistics
         for (reason, value) in [("tracked_map_full", statistics.trackedMapFull),
                                 ("pending_map_full", statistics.pendingMapFull),
-                                ("read_failed", statistics.readFailures)] {
+                                ("read_failed", statistics.readFailures),
+                                ("dying_set_full", statistics.dyingSetFull)] {
             text.sample("netns_tracer_bpf_errors_total", labels: [("reason", reason)], value)
         }
         text.counter("netns_tracer_history_evictions_total", "Freed namespaces dropped from the kept history.", counters.historyEvictions)

@@ -17,41 +17,46 @@ public enum NamespacesDocument {
     /// Renders the namespaces of `snapshot`; `now` is the monotonic time ages and leaks are
     /// measured at.
     public static func render(_ snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64, leakedOnly: Bool = false) -> String {
+        String(decoding: renderBytes(snapshot, clock: clock, now: now, leakedOnly: leakedOnly), as: UTF8.self)
+    }
+
+    /// The same document as bytes (what HTTP sends: no string validation of megabytes).
+    public static func renderBytes(_ snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64, leakedOnly: Bool = false) -> [UInt8] {
         let aggregator = snapshot.aggregator
         let records = aggregator.namespaces.values.filter {
             !leakedOnly || $0.leak(at: now, thresholds: aggregator.leakThresholds) != nil
         }.sorted {
             ($0.firstSeenAt ?? 0, $0.cookie) < ($1.firstSeenAt ?? 0, $1.cookie)
         }
-        var output = "["
-        output.reserveCapacity(records.count * 600 + 4)
+        var json = JSONWriter(capacity: records.count * 800 + 4)
+        json.raw("[")
         for (index, record) in records.enumerated() {
-            var json = JSONWriter()
+            json.raw(index > 0 ? ",\n  " : "\n  ")
+            json.resetComma()
             write(record, to: &json, snapshot: snapshot, clock: clock, now: now)
-            output += (index > 0 ? ",\n  " : "\n  ") + json.output
         }
-        output += records.isEmpty ? "]\n" : "\n]\n"
-        return output
+        json.raw(records.isEmpty ? "]\n" : "\n]\n")
+        return json.bytes
     }
 
     private static func write(_ record: NamespaceRecord, to json: inout JSONWriter, snapshot: AgentState.Snapshot,
                               clock: ClockMapping, now: UInt64) {
-        let time = { (monotonic: UInt64?) in monotonic.map { rfc3339(unixNanoseconds: clock.unixNanoseconds($0)) } }
         json.beginObject()
         json.field("cookie", record.cookie)
         json.field("inum", record.inum)
         json.field("state", record.state.rawValue)
-        json.field("createdAt", time(record.createdAt))
-        json.field("discoveredAt", time(record.discoveredAt))
-        json.field("releasedAt", time(record.releasedAt))
-        json.field("tornDownAt", time(record.tornDownAt))
-        json.field("freedAt", time(record.freedAt))
+        json.time("createdAt", record.createdAt, clock: clock)
+        json.time("discoveredAt", record.discoveredAt, clock: clock)
+        json.time("releasedAt", record.releasedAt, clock: clock)
+        json.time("tornDownAt", record.tornDownAt, clock: clock)
+        json.time("freedAt", record.freedAt, clock: clock)
         let start = record.firstSeenAt ?? now
         json.field("ageSeconds", seconds(from: start, to: record.freedAt ?? now))
         json.field("lifetimeSeconds", seconds(from: start, to: record.releasedAt ?? now))
         json.field("discoveredBy", discoveredBy(record))
         json.key("creator")
-        writeCreator(record.creator, cgroupPath: record.creator.flatMap { snapshot.cgroupPaths[$0.cgroupID] }, to: &json)
+        let cgroup = record.creator.flatMap { snapshot.cgroups[$0.cgroupID] }
+        writeCreator(record.creator, cgroup: cgroup, to: &json)
         json.key("holder")
         writeTask(record.discoverySource == NETNS_SRC_DISCOVERY_LIST.rawValue ? nil : record.discoveredHolder, to: &json)
         json.key("holders")
@@ -70,7 +75,7 @@ public enum NamespacesDocument {
         if let leak = record.leak(at: now, thresholds: snapshot.aggregator.leakThresholds) {
             json.beginObject()
             json.field("kind", leak.kind.rawValue)
-            json.field("since", time(leak.since))
+            json.time("since", leak.since, clock: clock)
             json.endObject()
         } else {
             json.null()
@@ -98,7 +103,7 @@ public enum NamespacesDocument {
         }
     }
 
-    private static func writeCreator(_ task: TaskIdentity?, cgroupPath: String?, to json: inout JSONWriter) {
+    private static func writeCreator(_ task: TaskIdentity?, cgroup: CgroupInfo?, to json: inout JSONWriter) {
         guard let task else { return json.null() }
         json.beginObject()
         json.field("pid", task.pid)
@@ -106,9 +111,9 @@ public enum NamespacesDocument {
         json.field("cgroupId", task.cgroupID)
         json.field("uid", task.uid)
         json.field("ppid", task.ppid)
-        json.field("cgroupPath", cgroupPath)
+        json.field("cgroupPath", cgroup?.path)
         json.key("container")
-        if let container = cgroupPath.flatMap(ContainerIdentity.parse(cgroupPath:)) {
+        if let container = cgroup?.container {
             json.beginObject()
             json.field("runtime", container.runtime)
             json.field("id", container.containerID)
@@ -134,60 +139,165 @@ public enum NamespacesDocument {
     }
 }
 
-/// A minimal, fast JSON writer: objects are written field by field, commas handled here.
-struct JSONWriter {
-    var output = ""
+/// A minimal, fast JSON writer into a growing byte buffer: objects are written field by
+/// field, commas are handled here, and strings are escaped only where JSON requires it.
+/// (`/namespaces` of 100 k namespaces is about 70 MB: every append is a bounds check and a
+/// copy, nothing more.)
+struct JSONWriter: ~Copyable {
+    private var storage: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var count = 0
     private var needsComma = false
 
+    init(capacity: Int = 256) {
+        self.capacity = max(capacity, 64)
+        storage = .allocate(byteCount: self.capacity, alignment: 1)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// The document so far, as bytes.
+    var bytes: [UInt8] { [UInt8](UnsafeRawBufferPointer(start: storage, count: count)) }
+
+    /// The document so far, as a string.
+    var string: String { String(decoding: UnsafeRawBufferPointer(start: storage, count: count), as: UTF8.self) }
+
+    private mutating func reserve(_ extra: Int) {
+        guard count + extra > capacity else { return }
+        var newCapacity = capacity * 2
+        while newCapacity < count + extra { newCapacity *= 2 }
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 1)
+        grown.copyMemory(from: storage, byteCount: count)
+        storage.deallocate()
+        storage = grown
+        capacity = newCapacity
+    }
+
+    private mutating func append(_ buffer: UnsafeRawBufferPointer) {
+        reserve(buffer.count)
+        if let base = buffer.baseAddress { (storage + count).copyMemory(from: base, byteCount: buffer.count) }
+        count += buffer.count
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        reserve(1)
+        storage.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    /// Appends text as is (structure between values, written by the caller).
+    mutating func raw(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Starts a new value sequence (no comma before the next value).
+    mutating func resetComma() { needsComma = false }
+
     mutating func beginObject() {
-        if needsComma { output += "," }
-        output += "{"
+        if needsComma { append(UInt8(ascii: ",")) }
+        append(UInt8(ascii: "{"))
         needsComma = false
     }
-    mutating func beginArray() { output += "["; needsComma = false }
-    mutating func endArray() { output += "]"; needsComma = true }
-    mutating func endObject() { output += "}"; needsComma = true }
-    mutating func null() { output += "null"; needsComma = true }
+    mutating func endObject() { append(UInt8(ascii: "}")); needsComma = true }
+    mutating func beginArray() { append(UInt8(ascii: "[")); needsComma = false }
+    mutating func endArray() { append(UInt8(ascii: "]")); needsComma = true }
+    mutating func null() { raw("null"); needsComma = true }
 
-    mutating func key(_ name: String) {
-        if needsComma { output += "," }
-        output += "\"\(name)\":"
+    mutating func key(_ name: StaticString) {
+        reserve(name.utf8CodeUnitCount + 4)
+        if needsComma { append(UInt8(ascii: ",")) }
+        append(UInt8(ascii: "\""))
+        raw(name)
+        raw("\":")
         needsComma = false
     }
 
-    mutating func field(_ name: String, _ value: (some BinaryInteger)?) {
+    mutating func field(_ name: StaticString, _ value: (some BinaryInteger)?) {
         key(name)
-        if let value { output += String(value) } else { output += "null" }
+        if let value { integer(value) } else { raw("null") }
         needsComma = true
     }
 
-    mutating func field(_ name: String, _ value: Double) {
+    /// A non-negative number with millisecond precision.
+    mutating func field(_ name: StaticString, _ value: Double) {
         key(name)
-        output += value.isFinite ? String((value * 1000).rounded() / 1000) : "null"
+        if value.isFinite, value >= 0, value < 1e15 {
+            let milliseconds = UInt64((value * 1000).rounded())
+            integer(milliseconds / 1000)
+            var fraction = milliseconds % 1000
+            if fraction != 0 {
+                append(UInt8(ascii: "."))
+                var divisor: UInt64 = 100
+                while fraction > 0 {
+                    append(UInt8(fraction / divisor) + UInt8(ascii: "0"))
+                    fraction %= divisor
+                    divisor /= 10
+                }
+            }
+        } else {
+            raw("null")
+        }
         needsComma = true
     }
 
-    mutating func field(_ name: String, _ value: String?) {
+    /// A monotonic timestamp as an RFC 3339 string, or null.
+    mutating func time(_ name: StaticString, _ monotonic: UInt64?, clock: ClockMapping) {
         key(name)
-        if let value { appendString(value) } else { output += "null" }
+        if let monotonic {
+            append(UInt8(ascii: "\""))
+            CivilTime(unixNanoseconds: clock.unixNanoseconds(monotonic)).rfc3339Bytes.withUnsafeBytes { append($0) }
+            append(UInt8(ascii: "\""))
+        } else {
+            raw("null")
+        }
         needsComma = true
+    }
+
+    mutating func field(_ name: StaticString, _ value: String?) {
+        key(name)
+        if let value { appendString(value) } else { raw("null") }
+        needsComma = true
+    }
+
+    private mutating func integer(_ value: some BinaryInteger) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        var magnitude = UInt64(value.magnitude)
+        reserve(20)
+        var digits = 0
+        var probe = magnitude
+        repeat { digits += 1; probe /= 10 } while probe > 0
+        for index in stride(from: digits - 1, through: 0, by: -1) {
+            storage.storeBytes(of: UInt8(magnitude % 10) + UInt8(ascii: "0"), toByteOffset: count + index, as: UInt8.self)
+            magnitude /= 10
+        }
+        count += digits
     }
 
     private mutating func appendString(_ value: String) {
-        output += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: output.unicodeScalars.append(scalar)
+        append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            var start = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start..<index])))
+                switch byte {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case UInt8(ascii: "\n"): raw("\\n")
+                case UInt8(ascii: "\r"): raw("\\r")
+                case UInt8(ascii: "\t"): raw("\\t")
+                default:
+                    raw("\\u00")
+                    let hex: StaticString = "0123456789abcdef"
+                    append(hex.utf8Start[Int(byte >> 4)])
+                    append(hex.utf8Start[Int(byte & 0xF)])
+                }
+                start = index + 1
             }
+            append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start...])))
         }
-        output += "\""
+        append(UInt8(ascii: "\""))
     }
 }

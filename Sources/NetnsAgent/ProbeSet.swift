@@ -14,8 +14,9 @@ public struct ProbeLimits: Sendable, Hashable {
     /// The agent's own namespace: the discovery iterators do not list its holders.
     public var hostCookie: UInt64 = 0
 
-    /// Creates limits; the defaults hold about 40,000 events and 256 Ki namespaces.
-    public init(ringBufferBytes: UInt32 = 4 << 20, trackedNamespaces: UInt32 = 1 << 18) {
+    /// Creates limits; the defaults hold about 50,000 events and 16 Ki namespaces (the kernel
+    /// side scans its map at every cleanup batch: its size is a cost, not just a cap).
+    public init(ringBufferBytes: UInt32 = 4 << 20, trackedNamespaces: UInt32 = 1 << 14) {
         self.ringBufferBytes = ringBufferBytes
         self.trackedNamespaces = trackedNamespaces
     }
@@ -105,7 +106,8 @@ public final class ProbeSet: @unchecked Sendable {
             eventsLost: try stats.perCPUSum(at: NETNS_STAT_RINGBUF_FULL.rawValue),
             trackedMapFull: try stats.perCPUSum(at: NETNS_STAT_TRACKED_FULL.rawValue),
             pendingMapFull: try stats.perCPUSum(at: NETNS_STAT_PENDING_FULL.rawValue),
-            readFailures: try stats.perCPUSum(at: NETNS_STAT_READ_FAILED.rawValue)
+            readFailures: try stats.perCPUSum(at: NETNS_STAT_READ_FAILED.rawValue),
+            dyingSetFull: try stats.perCPUSum(at: NETNS_STAT_DYING_FULL.rawValue)
         )
     }
 
@@ -126,13 +128,18 @@ public struct ProbeStatistics: Sendable, Hashable {
     public var pendingMapFull: UInt64 = 0
     /// Kernel reads that failed (the value was reported as unknown).
     public var readFailures: UInt64 = 0
+    /// Released namespaces that could not join the dying set (their teardown is then seen by
+    /// the periodic refresh only).
+    public var dyingSetFull: UInt64 = 0
 
     /// Creates statistics.
-    public init(eventsLost: UInt64 = 0, trackedMapFull: UInt64 = 0, pendingMapFull: UInt64 = 0, readFailures: UInt64 = 0) {
+    public init(eventsLost: UInt64 = 0, trackedMapFull: UInt64 = 0, pendingMapFull: UInt64 = 0, readFailures: UInt64 = 0,
+                dyingSetFull: UInt64 = 0) {
         self.eventsLost = eventsLost
         self.trackedMapFull = trackedMapFull
         self.pendingMapFull = pendingMapFull
         self.readFailures = readFailures
+        self.dyingSetFull = dyingSetFull
     }
 }
 

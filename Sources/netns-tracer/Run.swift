@@ -18,6 +18,9 @@ struct ProbeOptions: ParsableArguments {
     @Option(help: "Ring buffer size in KiB (a power of two).")
     var ringBufferKiB: UInt32 = 4096
 
+    @Option(help: "Namespaces the kernel side can follow at once (alive and dying).")
+    var maxNamespaces: UInt32 = 16384
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -31,6 +34,9 @@ struct ProbeOptions: ParsableArguments {
         guard ringBufferKiB >= 4, ringBufferKiB <= 1 << 20, ringBufferKiB & (ringBufferKiB - 1) == 0 else {
             throw ValidationError("--ring-buffer-kib must be a power of two between 4 and 1048576")
         }
+        guard maxNamespaces >= 64, maxNamespaces <= 1 << 22 else {
+            throw ValidationError("--max-namespaces must be between 64 and 4194304")
+        }
     }
 
     func apply(to configuration: inout AgentConfiguration) {
@@ -38,6 +44,7 @@ struct ProbeOptions: ParsableArguments {
         configuration.refreshInterval = .milliseconds(Int64(refreshInterval * 1000))
         configuration.holderScanInterval = .milliseconds(Int64(holderScanInterval * 1000))
         configuration.probeLimits.ringBufferBytes = ringBufferKiB * 1024
+        configuration.probeLimits.trackedNamespaces = maxNamespaces
     }
 }
 

@@ -91,7 +91,7 @@ struct LeakExpositionTests {
         aggregator.apply(HolderScan(timestamp: 2 * second, byCookie: [5: [Holder(kind: .socket, pid: 90, comm: "envoy", fd: 7)]],
                                     byInum: [500: [Holder(kind: .mount, pid: 1, comm: "systemd", path: "/run/netns/cni-x")]]))
         var snapshot = AgentState.Snapshot(aggregator: aggregator, probeSet: .tracepoint)
-        snapshot.cgroupPaths[77] = "/system.slice/docker-\(containerID).scope"
+        snapshot.cgroups[77] = CgroupInfo(path: "/system.slice/docker-\(containerID).scope")
         return (MetricsExposition.render(snapshot, now: 20 * second, leakSeriesLimit: seriesLimit),
                 NamespacesDocument.render(snapshot, clock: ClockMapping(realtimeOffset: 0), now: 20 * second))
     }

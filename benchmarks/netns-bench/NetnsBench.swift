@@ -119,7 +119,7 @@ enum NetnsBench {
         }
         aggregator.apply(scan)
         var snapshot = AgentState.Snapshot(aggregator: aggregator, probeSet: .tracepoint)
-        snapshot.cgroupPaths[77] = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b3c4d_0000_1111_2222_333344445555.slice"
+        snapshot.cgroups[77] = CgroupInfo(path: "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b3c4d_0000_1111_2222_333344445555.slice")
         return snapshot
     }
 
@@ -133,7 +133,7 @@ enum NetnsBench {
             bytes = MetricsExposition.render(snapshot, now: 10_000_000_000).utf8.count
             metricsBest = min(metricsBest, now() - start)
             start = now()
-            bytes += NamespacesDocument.render(snapshot, clock: clock, now: 10_000_000_000).utf8.count
+            bytes += NamespacesDocument.renderBytes(snapshot, clock: clock, now: 10_000_000_000).count
             namespacesBest = min(namespacesBest, now() - start)
         }
         print("render_metrics_ms \(format(metricsBest * 1000)) ms")
