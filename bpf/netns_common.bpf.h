@@ -27,11 +27,11 @@ int BPF_PROG(cleanup_batch_start, struct work_struct *work)
 		return 0;
 	__u32 batch = __sync_add_and_fetch(&cleanup_batch, 1);
 	emit(NETNS_EV_CLEANUP_START, NETNS_SRC_CLEANUP_START, NULL, 0);
-#ifdef NETNS_RELEASES_FOUND_BY_SCAN
-	/* No __put_net hook: the batch about to run holds exactly the namespaces whose active
-	 * count now reads zero. */
+	/* The batch about to run holds exactly the namespaces whose active count now reads
+	 * zero. Without a __put_net hook (tracepoint set) this is how releases are found; with
+	 * one, it catches a release whose hook did not run (a recursion miss, a kretprobe
+	 * instance shortage), so no lifetime waits for the next refresh. */
 	scan_tracked(SCAN_BATCH_START, batch);
-#endif
 	scan_dying(SCAN_BATCH_START, batch);
 	return 0;
 }

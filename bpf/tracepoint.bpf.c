@@ -9,7 +9,6 @@
  *    (exit tracepoints only; the request's flags are read from the saved registers);
  *  - release and free: the cleanup_net batch hooks and refresh in netns_common.bpf.h.
  */
-#define NETNS_RELEASES_FOUND_BY_SCAN 1   /* no __put_net hook: batch starts find releases */
 #include "netns_common.bpf.h"
 
 /* Layout of the syscall exit tracepoints (see events/syscalls/<name>/format; stable ABI). */

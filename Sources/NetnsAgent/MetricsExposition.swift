@@ -47,7 +47,7 @@ public enum MetricsExposition {
         text.family("netns_tracer_events_by_kind_total", "Events received from the kernel, by kind.", type: "counter")
         for kind in NetnsEvent.Kind.allCases {
             text.sample("netns_tracer_events_by_kind_total", labels: [("kind", kind.description)],
-                        counters.eventsByKind[kind, default: 0])
+                        counters.eventsByKind[kind])
         }
         text.counter("netns_tracer_events_lost_total", "Events dropped in the kernel because the ring buffer was full.", snapshot.probeStatistics.eventsLost)
         text.counter("netns_tracer_decode_errors_total", "Ring buffer records that could not be decoded.", snapshot.decodeErrors)

@@ -34,7 +34,7 @@ public struct Aggregator: Sendable {
         /// cleanup_net batches seen to end.
         public var cleanupBatches: UInt64 = 0
         /// Events by kind.
-        public var eventsByKind: [NetnsEvent.Kind: UInt64] = [:]
+        public var eventsByKind = KindCounts()
         /// Events that named no namespace although their kind needs one (cookie 0).
         public var invalidEvents: UInt64 = 0
         /// Freed namespaces dropped from the history to respect `Limits.freedHistory`.
@@ -71,6 +71,17 @@ public struct Aggregator: Sendable {
         self.leakThresholds = leakThresholds
     }
 
+    /// Event counts by kind, in a fixed array (the ingest path touches it for every event).
+    public struct KindCounts: Sendable, Hashable {
+        private var counts = [UInt64](repeating: 0, count: 16)
+
+        /// The count for `kind`.
+        public subscript(kind: NetnsEvent.Kind) -> UInt64 {
+            get { counts[Int(kind.rawValue) & 15] }
+            set { counts[Int(kind.rawValue) & 15] = newValue }
+        }
+    }
+
     /// The number of namespaces in `state`.
     public func count(_ state: NamespaceState) -> Int { stateCounts[state, default: 0] }
 
@@ -81,7 +92,7 @@ public struct Aggregator: Sendable {
 
     /// Applies one event.
     public mutating func apply(_ event: NetnsEvent) {
-        counters.eventsByKind[event.kind, default: 0] += 1
+        counters.eventsByKind[event.kind] += 1
         latestTimestamp = max(latestTimestamp, event.timestamp)
         switch event.kind {
         case .createFailed:
@@ -104,53 +115,97 @@ public struct Aggregator: Sendable {
     }
 
     private mutating func applyNamespaceEvent(_ event: NetnsEvent) {
-        if event.kind == .setup, namespaces[event.cookie] == nil {
+        switch event.kind {
+        case .setup where namespaces[event.cookie] == nil:
             holdSetupResult(event)
             return
-        }
-        if event.kind == .refs, namespaces[event.cookie] == nil {
+        case .refs where namespaces[event.cookie] == nil:
             return  // a reading of a namespace already dropped from history
+        default:
+            break
         }
-        let old = namespaces[event.cookie]
-        var record = old ?? NamespaceRecord(cookie: event.cookie, inum: event.inum)
+        let pendingSetup = pendingSetups.isEmpty ? nil : pendingSetups.removeValue(forKey: event.cookie)
+        // One hash lookup: the record is changed where it lies (inserted first if new).
+        let change = Self.update(&namespaces[event.cookie, default: NamespaceRecord(cookie: event.cookie, inum: event.inum)],
+                                 with: event, pendingSetup: pendingSetup)
+        counters.created += change.created ? 1 : 0
+        counters.discovered += change.discovered ? 1 : 0
+        counters.released += change.released ? 1 : 0
+        counters.freed += change.freed ? 1 : 0
+        if let lifetime = change.lifetime { lifetimes.observe(lifetime) }
+        guard change.before != change.after else { return }
+        if let before = change.before { stateCounts[before, default: 0] -= 1 }
+        stateCounts[change.after, default: 0] += 1
+        if change.after == .freed { rememberFreed(event.cookie) }
+    }
+
+    /// What applying one event changed, for the totals kept beside the records.
+    private struct Change {
+        var before: NamespaceState?
+        var after: NamespaceState = .alive
+        var created = false, discovered = false, released = false, freed = false
+        /// Seconds from creation to release, when this event completed the pair.
+        var lifetime: Double?
+    }
+
+    /// Applies one event to one record (new if it has no time of any kind yet).
+    private static func update(_ record: inout NamespaceRecord, with event: NetnsEvent, pendingSetup: Int32?) -> Change {
+        let isNew = record.createdAt == nil && record.discoveredAt == nil && record.releasedAt == nil
+        var change = Change(before: isNew ? nil : record.state)
+        let lifetimeKnown = record.createdAt != nil && record.releasedAt != nil
         if record.inum == 0 { record.inum = event.inum }
-        if let setup = pendingSetups.removeValue(forKey: event.cookie) { record.setupResult = setup }
+        if let pendingSetup { record.setupResult = pendingSetup }
         if let refs = event.refs, event.timestamp >= record.refsReadAt ?? 0 {
             record.refs = refs
             record.refsReadAt = event.timestamp
         }
         switch event.kind {
         case .created where record.createdAt == nil:
-            counters.created += 1
+            change.created = true
             record.createdAt = event.timestamp
             record.creator = event.task
         case .discovered where record.createdAt == nil && record.discoveredAt == nil:
-            counters.discovered += 1
+            change.discovered = true
             record.discoveredAt = event.timestamp
             record.discoveredHolder = event.task
             record.discoverySource = event.source
-            if event.refs?.active == 0 { markReleased(&record, at: event.timestamp) }
+            if event.refs?.active == 0 { change.released = markReleased(&record, at: event.timestamp) }
         case .setup:
             record.setupResult = event.result
         case .released:
-            markReleased(&record, at: event.timestamp)
+            change.released = markReleased(&record, at: event.timestamp)
         case .tornDown:
-            markReleased(&record, at: event.timestamp)
+            change.released = markReleased(&record, at: event.timestamp)
             record.tornDownAt = min(record.tornDownAt ?? event.timestamp, event.timestamp)
         case .freed:
-            markReleased(&record, at: event.timestamp)  // a free implies the release
+            change.released = markReleased(&record, at: event.timestamp)  // a free implies the release
             if record.freedAt == nil {
-                counters.freed += 1
+                change.freed = true
                 record.freedAt = event.timestamp
             }
         default:
             break
         }
-        commit(record, replacing: old)
+        if !lifetimeKnown, let created = record.createdAt, let released = record.releasedAt {
+            // Both ends known for the first time, whichever event arrived second.
+            change.lifetime = released >= created ? seconds(released - created) : 0
+        }
+        change.after = record.state
+        return change
     }
 
     /// Records a release (or a fact that implies one); the earliest time seen wins, so a
     /// free that overtook its release on another CPU does not move the release later.
+    /// Returns whether this is the first release seen.
+    private static func markReleased(_ record: inout NamespaceRecord, at time: UInt64) -> Bool {
+        guard let known = record.releasedAt else {
+            record.releasedAt = time
+            return true
+        }
+        record.releasedAt = min(known, time)
+        return false
+    }
+
     /// Applies a holder scan: each live namespace's holders, and since when none of them is a
     /// task. A namespace first seen after the scan began is left for the next scan.
     public mutating func apply(_ scan: HolderScan) {
@@ -173,32 +228,6 @@ public struct Aggregator: Sendable {
         namespaces.values.compactMap { record in
             record.leak(at: now, thresholds: leakThresholds).map { (record, $0) }
         }.sorted { ($0.leak.since, $0.record.cookie) < ($1.leak.since, $1.record.cookie) }
-    }
-
-    private mutating func markReleased(_ record: inout NamespaceRecord, at time: UInt64) {
-        guard let known = record.releasedAt else {
-            counters.released += 1
-            record.releasedAt = time
-            return
-        }
-        record.releasedAt = min(known, time)
-    }
-
-    /// Stores a changed record and keeps the state counts, the lifetime histogram and the
-    /// freed history in step with it.
-    private mutating func commit(_ record: NamespaceRecord, replacing old: NamespaceRecord?) {
-        namespaces[record.cookie] = record
-        if let created = record.createdAt, let released = record.releasedAt,
-           old?.createdAt == nil || old?.releasedAt == nil {
-            // Both ends known for the first time, whichever event arrived second.
-            lifetimes.observe(released >= created ? seconds(released - created) : 0)
-        }
-        let before = old?.state
-        let after = record.state
-        guard before != after else { return }
-        if let before { stateCounts[before, default: 0] -= 1 }
-        stateCounts[after, default: 0] += 1
-        if after == .freed { rememberFreed(record.cookie) }
     }
 
     private mutating func rememberFreed(_ cookie: UInt64) {

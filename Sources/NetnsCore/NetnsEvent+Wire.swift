@@ -30,15 +30,15 @@ extension NetnsEvent {
         let refs: RefCounts? =
             raw.active_refs == NETNS_REFS_UNKNOWN || raw.passive_refs == NETNS_REFS_UNKNOWN
             ? nil : RefCounts(active: raw.active_refs, passive: raw.passive_refs)
-        let comm = withUnsafeBytes(of: raw.comm) { commBytes in
-            let length = commBytes.firstIndex(of: 0) ?? commBytes.count
-            return String(decoding: commBytes.prefix(length), as: UTF8.self)
+        var task = TaskIdentity(pid: raw.pid, tid: raw.tid, cgroupID: raw.cgroup_id, uid: raw.uid, ppid: raw.ppid)
+        task.commBytes = withUnsafeBytes(of: raw.comm) { comm in
+            var bytes = CommBytes(low: comm.loadUnaligned(as: UInt64.self), high: comm.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            bytes.high &= 0x00FF_FFFF_FFFF_FFFF  // the kernel's NUL terminator, even if a reader wrote none
+            return bytes
         }
         self.init(
             kind: kind, timestamp: raw.timestamp_ns, cookie: raw.cookie, inum: raw.inum,
-            refs: refs,
-            task: TaskIdentity(pid: raw.pid, tid: raw.tid, comm: comm, cgroupID: raw.cgroup_id, uid: raw.uid, ppid: raw.ppid),
-            result: raw.result, source: raw.source
+            refs: refs, task: task, result: raw.result, source: raw.source
         )
     }
 
@@ -59,9 +59,8 @@ extension NetnsEvent {
         raw.uid = task.uid
         raw.ppid = task.ppid
         withUnsafeMutableBytes(of: &raw.comm) { comm in
-            for (index, byte) in task.comm.utf8.prefix(comm.count - 1).enumerated() {
-                comm[index] = byte
-            }
+            comm.storeBytes(of: task.commBytes.low, toByteOffset: 0, as: UInt64.self)
+            comm.storeBytes(of: task.commBytes.high, toByteOffset: 8, as: UInt64.self)
         }
         return withUnsafeBytes(of: raw) { Array($0) }
     }

@@ -86,8 +86,9 @@ public struct TaskIdentity: Sendable, Hashable {
     public var pid: UInt32
     /// The thread id (kernel pid).
     public var tid: UInt32
-    /// The task's command name, at most 15 bytes.
-    public var comm: String
+    /// The task's command name as the kernel keeps it: at most 15 bytes, NUL-padded.
+    /// (Held as bytes so decoding an event allocates nothing; `comm` makes the string.)
+    public var commBytes: CommBytes
     /// The cgroup v2 id (the inode number of its cgroup directory), 0 when unknown.
     public var cgroupID: UInt64
     /// The real user id.
@@ -99,9 +100,46 @@ public struct TaskIdentity: Sendable, Hashable {
     public init(pid: UInt32 = 0, tid: UInt32 = 0, comm: String = "", cgroupID: UInt64 = 0, uid: UInt32 = 0, ppid: UInt32 = 0) {
         self.pid = pid
         self.tid = tid
-        self.comm = comm
+        self.commBytes = CommBytes(comm)
         self.cgroupID = cgroupID
         self.uid = uid
         self.ppid = ppid
+    }
+}
+
+extension TaskIdentity {
+    /// The task's command name.
+    public var comm: String {
+        get { commBytes.string }
+        set { commBytes = CommBytes(newValue) }
+    }
+}
+
+/// A task's command name in the kernel's fixed 16-byte form (TASK_COMM_LEN).
+public struct CommBytes: Sendable, Hashable {
+    /// The 16 bytes, NUL-padded.
+    public var low: UInt64
+    public var high: UInt64
+
+    /// The bytes of `comm`, cut to 15 bytes as the kernel would.
+    public init(_ comm: String) {
+        var raw = (UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &raw) { bytes in
+            for (index, byte) in comm.utf8.prefix(15).enumerated() { bytes[index] = byte }
+        }
+        (low, high) = raw
+    }
+
+    /// Takes 16 bytes as they are.
+    public init(low: UInt64, high: UInt64) {
+        self.low = low
+        self.high = high
+    }
+
+    /// The name up to its first NUL.
+    public var string: String {
+        withUnsafeBytes(of: (low, high)) { bytes in
+            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        }
     }
 }
