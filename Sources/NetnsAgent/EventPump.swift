@@ -21,7 +21,10 @@ public final class EventPump: Sendable {
         thread.async { [self] in
             while !stopRequested.load(ordering: .relaxed) {
                 do throws(BPFError) {
+                    // The kernel side wakes us only when the buffer fills up: between
+                    // wake-ups, take what arrived every 100 ms.
                     try ownedReader.poll(timeoutMilliseconds: 100)
+                    try ownedReader.drain()
                 } catch {
                     onError(error)
                     stopRequested.store(true, ordering: .relaxed)

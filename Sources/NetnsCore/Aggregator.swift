@@ -48,7 +48,7 @@ public struct Aggregator: Sendable {
     /// How long each leaking condition must last to count as a leak.
     public let leakThresholds: LeakThresholds
     /// Every namespace known, alive, dying or recently freed, by cookie.
-    public private(set) var namespaces: [UInt64: NamespaceRecord] = [:]
+    public private(set) var namespaces = NamespaceTable()
     /// Totals since the agent started.
     public private(set) var counters = Counters()
     /// Number of namespaces in each state, kept as records change.
@@ -116,18 +116,19 @@ public struct Aggregator: Sendable {
 
     private mutating func applyNamespaceEvent(_ event: NetnsEvent) {
         switch event.kind {
-        case .setup where namespaces[event.cookie] == nil:
+        case .setup where namespaces.position(of: event.cookie) == nil:
             holdSetupResult(event)
             return
-        case .refs where namespaces[event.cookie] == nil:
+        case .refs where namespaces.position(of: event.cookie) == nil:
             return  // a reading of a namespace already dropped from history
         default:
             break
         }
         let pendingSetup = pendingSetups.isEmpty ? nil : pendingSetups.removeValue(forKey: event.cookie)
-        // One hash lookup: the record is changed where it lies (inserted first if new).
-        let change = Self.update(&namespaces[event.cookie, default: NamespaceRecord(cookie: event.cookie, inum: event.inum)],
-                                 with: event, pendingSetup: pendingSetup)
+        // One lookup: the record is changed where it lies (inserted first if new).
+        let change = namespaces.modify(event.cookie, inserting: { NamespaceRecord(cookie: event.cookie, inum: event.inum) }) {
+            Self.update(&$0, with: event, pendingSetup: pendingSetup)
+        }
         counters.created += change.created ? 1 : 0
         counters.discovered += change.discovered ? 1 : 0
         counters.released += change.released ? 1 : 0
@@ -211,15 +212,15 @@ public struct Aggregator: Sendable {
     public mutating func apply(_ scan: HolderScan) {
         latestTimestamp = max(latestTimestamp, scan.timestamp)
         counters.holderScans += 1
-        for cookie in Array(namespaces.keys) {
-            guard var record = namespaces[cookie], record.state != .freed,
-                  (record.firstSeenAt ?? 0) <= scan.timestamp else { continue }
-            record.holders = (scan.byCookie[cookie] ?? []) + (scan.byInum[record.inum] ?? [])
-            record.holdersScannedAt = scan.timestamp
-            record.isHost = cookie == scan.hostCookie
-            let hasTask = record.isHost || record.holders.contains { $0.kind == .task }
-            record.tasklessSince = hasTask ? nil : (record.tasklessSince ?? scan.timestamp)
-            namespaces[cookie] = record
+        for index in 0..<namespaces.count {
+            namespaces.modify(at: index) { record in
+                guard record.state != .freed, (record.firstSeenAt ?? 0) <= scan.timestamp else { return }
+                record.holders = (scan.byCookie[record.cookie] ?? []) + (scan.byInum[record.inum] ?? [])
+                record.holdersScannedAt = scan.timestamp
+                record.isHost = record.cookie == scan.hostCookie
+                let hasTask = record.isHost || record.holders.contains { $0.kind == .task }
+                record.tasklessSince = hasTask ? nil : (record.tasklessSince ?? scan.timestamp)
+            }
         }
     }
 
@@ -233,7 +234,7 @@ public struct Aggregator: Sendable {
     private mutating func rememberFreed(_ cookie: UInt64) {
         freedOrder.append(cookie)
         while freedOrder.count > limits.freedHistory, let oldest = freedOrder.popFirst() {
-            if namespaces.removeValue(forKey: oldest) != nil {
+            if namespaces.remove(oldest) {
                 stateCounts[.freed, default: 0] -= 1
                 counters.historyEvictions += 1
             }

@@ -1,0 +1,116 @@
+/// The namespaces an aggregator knows, by cookie: records stored densely in one array, found
+/// through an open-addressing index with a multiplicative hash of the cookie.
+///
+/// The ingest path looks a record up and changes it in place for every event; a Dictionary
+/// would hash each cookie with SipHash and keep records at a load factor of up to 4/3. Cookies
+/// are kernel-assigned counters, not attacker-chosen keys, so a cheap hash is safe here.
+public struct NamespaceTable: Sendable {
+    /// Every record, in no particular order.
+    public private(set) var values: [NamespaceRecord] = []
+    /// Open-addressing index: record index + 1 for each slot (0 = empty).
+    private var slots: [Int32] = Array(repeating: 0, count: 16)
+    private var mask = 15
+
+    /// Creates an empty table.
+    public init() {}
+
+    /// The number of records.
+    public var count: Int { values.count }
+    /// Whether there are none.
+    public var isEmpty: Bool { values.isEmpty }
+    /// The cookies of every record.
+    public var keys: some Collection<UInt64> { values.lazy.map(\.cookie) }
+
+    /// The record of `cookie`, if any.
+    public subscript(cookie: UInt64) -> NamespaceRecord? {
+        position(of: cookie).map { values[$0] }
+    }
+
+    /// The index in `values` of `cookie`'s record.
+    public func position(of cookie: UInt64) -> Int? {
+        var slot = home(cookie)
+        while true {
+            let entry = Int(slots[slot])
+            if entry == 0 { return nil }
+            if values[entry - 1].cookie == cookie { return entry - 1 }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Changes the record of `cookie` in place, inserting `make()` first if there is none.
+    mutating func modify<Result>(_ cookie: UInt64, inserting make: () -> NamespaceRecord,
+                                 _ body: (inout NamespaceRecord) -> Result) -> Result {
+        let index: Int
+        if let found = position(of: cookie) {
+            index = found
+        } else {
+            growIfNeeded()
+            values.append(make())
+            index = values.count - 1
+            place(index)
+        }
+        return body(&values[index])
+    }
+
+    /// Changes the record at `index` in place (its cookie must not change).
+    mutating func modify<Result>(at index: Int, _ body: (inout NamespaceRecord) -> Result) -> Result {
+        body(&values[index])
+    }
+
+    /// Removes the record of `cookie`; returns whether there was one.
+    @discardableResult
+    mutating func remove(_ cookie: UInt64) -> Bool {
+        guard let index = position(of: cookie) else { return false }
+        unplace(cookie)
+        let last = values.count - 1
+        if index != last {
+            let movedSlot = slot(of: values[last].cookie)
+            values.swapAt(index, last)
+            slots[movedSlot] = Int32(index + 1)
+        }
+        values.removeLast()
+        return true
+    }
+
+    private func home(_ cookie: UInt64) -> Int {
+        Int(truncatingIfNeeded: (cookie &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    }
+
+    /// The slot that holds `cookie` (which must be present).
+    private func slot(of cookie: UInt64) -> Int {
+        var slot = home(cookie)
+        while values[Int(slots[slot]) - 1].cookie != cookie { slot = (slot + 1) & mask }
+        return slot
+    }
+
+    private mutating func place(_ index: Int) {
+        var slot = home(values[index].cookie)
+        while slots[slot] != 0 { slot = (slot + 1) & mask }
+        slots[slot] = Int32(index + 1)
+    }
+
+    /// Empties the slot of `cookie` and shifts later entries of its run back (no tombstones).
+    private mutating func unplace(_ cookie: UInt64) {
+        var hole = slot(of: cookie)
+        slots[hole] = 0
+        var next = (hole + 1) & mask
+        while slots[next] != 0 {
+            let wanted = home(values[Int(slots[next]) - 1].cookie)
+            // Move the entry back if the hole lies between its home slot and where it is.
+            if (next > hole && (wanted <= hole || wanted > next)) || (next < hole && wanted <= hole && wanted > next) {
+                slots[hole] = slots[next]
+                slots[next] = 0
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+    }
+
+    /// Keeps the index at most half full.
+    private mutating func growIfNeeded() {
+        guard (values.count + 1) * 2 > slots.count else { return }
+        slots = Array(repeating: 0, count: slots.count * 2)
+        mask = slots.count - 1
+        for index in values.indices { place(index) }
+    }
+}
