@@ -263,6 +263,15 @@ static __always_inline bool emit(__u32 kind, __u32 source, const struct net_read
 
 /* ---- Following namespaces ----------------------------------------------------------- */
 
+/* How to report a namespace found without seeing its creation: DISCOVERED while the agent
+ * takes its first inventory, CREATED after (it was created since, unseen). */
+static __always_inline __u32 found_kind(void)
+{
+	__u32 zero = 0;
+	struct netns_config *config_slot = bpf_map_lookup_elem(&config, &zero);
+	return config_slot && config_slot->baseline_done ? NETNS_EV_CREATED : NETNS_EV_DISCOVERED;
+}
+
 /* Adds a released namespace to the dying set; its batch is assigned when one starts. */
 static __always_inline void join_dying(__u64 key)
 {

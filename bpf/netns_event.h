@@ -57,6 +57,8 @@ enum netns_event_source {
 	NETNS_SRC_DISCOVERY_FILE = 11,
 	NETNS_SRC_NET_FREE = 12,
 	NETNS_SRC_DISCOVERY_LIST = 13,   /* found only on the kernel's namespace list */
+	NETNS_SRC_EXEC = 14,             /* first seen as the namespace of a task at exec */
+	NETNS_SRC_EXIT = 15,             /* first seen as the namespace of a task at exit */
 };
 
 /* Refcount value meaning "could not be read". */
@@ -103,6 +105,9 @@ struct netns_holder {
 /* Settings the agent writes into the `config` array (slot 0) after load. */
 struct netns_config {
 	__u64 host_cookie;    /* the agent's own namespace: its holders are not reported */
+	__u32 baseline_done;  /* set after the first discovery pass: any namespace not followed
+			       * yet was created since, and is reported CREATED, not DISCOVERED */
+	__u32 reserved;
 };
 
 /* Slots of the per-CPU `stats` array: every failure inside BPF is counted here. */

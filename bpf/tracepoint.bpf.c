@@ -3,11 +3,16 @@
  * Tracepoint-only probe set, for kernels that refuse function probes.
  *
  * Every hook fires only on namespace work or on rare events, never on a hot path:
- *  - creation: the task's new nsproxy->net_ns on return from unshare(CLONE_NEWNET), and the
- *    child's on fork when it differs from the parent's;
- *  - failed creation: unshare/clone/clone3 that asked for CLONE_NEWNET and returned an error
- *    (exit tracepoints only; the request's flags are read from the saved registers);
- *  - release and free: the cleanup_net batch hooks and refresh in netns_common.bpf.h.
+ *  - creation by clone/fork: the child's nsproxy->net_ns when it differs from the parent's;
+ *  - creation by unshare: a task's namespace not followed yet, seen at its next fork, exec or
+ *    exit (unshare(1), `ip netns add`, runtimes all do one of these at once), or failing that
+ *    by the periodic holder scan and namespace-list walk;
+ *  - release and free: the cleanup_net batch hooks and refresh in netns_common.bpf.h;
+ *  - unshare/clone/clone3 exits (unless `--no-syscall-hooks`): exact unshare times, the
+ *    creators of namespaces entered and left again by setns (ip netns add, CNI plugins),
+ *    and failed creations. Any syscall tracepoint puts every syscall of every task on the
+ *    tracing path, a measurable tax on syscall-heavy work: hosts that cannot afford it turn
+ *    them off and find such namespaces by the periodic scans, creator unknown.
  */
 #include "netns_common.bpf.h"
 
@@ -72,12 +77,38 @@ int clone3_exit(struct syscall_exit *ctx)
 	return 0;
 }
 
+/* Tracks `task`'s namespace if it is not followed yet: the task created it by unshare. */
+static __always_inline void notice_task_net(struct task_struct *task, __u32 source)
+{
+	struct net *net = task_net(task);
+	if (!net)
+		return;
+	__u64 key = (__u64)net;
+	if (!bpf_map_lookup_elem(&tracked, &key))
+		track_net(net, found_kind(), source, NULL);
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(fork_created, struct task_struct *parent, struct task_struct *child)
 {
+	struct net *parent_net = task_net(parent);
 	struct net *child_net = task_net(child);
-	if (!child_net || child_net == task_net(parent))
-		return 0;
-	track_net(child_net, NETNS_EV_CREATED, NETNS_SRC_FORK, NULL);
+	notice_task_net(parent, NETNS_SRC_FORK);
+	if (child_net && child_net != parent_net)
+		track_net(child_net, NETNS_EV_CREATED, NETNS_SRC_FORK, NULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_seen, struct task_struct *task)
+{
+	notice_task_net(task, NETNS_SRC_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_seen, struct task_struct *task)
+{
+	notice_task_net(task, NETNS_SRC_EXIT);
 	return 0;
 }

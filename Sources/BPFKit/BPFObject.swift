@@ -43,6 +43,14 @@ public final class BPFObject {
         try libbpfCall("size map '\(mapName)' to \(entries)", bpf_map__set_max_entries(map, entries))
     }
 
+    /// Leaves the programs whose section starts with `prefix` out of the load (and so out of
+    /// `attach`): optional hooks.
+    public func skipPrograms(inSectionsStartingWith prefix: String) throws(BPFError) {
+        for program in programs where program.section.hasPrefix(prefix) {
+            try libbpfCall("leave out '\(program.name)'", bpf_program__set_autoload(program.handle, false))
+        }
+    }
+
     /// Verifies and loads every program and creates every map in the kernel.
     public func load() throws(BPFError) {
         try libbpfCall("load BPF object '\(name)'", bpf_object__load(handle))

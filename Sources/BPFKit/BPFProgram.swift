@@ -11,6 +11,9 @@ public struct BPFProgram: @unchecked Sendable {
     /// The ELF section, which names the hook: "tracepoint/syscalls/sys_exit_unshare".
     public var section: String { String(cString: bpf_program__section_name(handle)) }
 
+    /// Whether the program is loaded with its object (false for programs left out).
+    public var isLoaded: Bool { bpf_program__autoload(handle) }
+
     /// Attaches the program where its section says.
     public func attach() throws(BPFError) -> BPFLink {
         let link = try libbpfCall("attach '\(name)' (\(section))", bpf_program__attach(handle))

@@ -93,6 +93,7 @@ public final class Agent: Service {
         do {
             try scanner.scan()
             try probes.refresh()
+            try probes.finishBaseline()
             await pump.catchUp()
         } catch {
             await pump.stop()

@@ -13,6 +13,9 @@ public struct ProbeLimits: Sendable, Hashable {
     public var trackedNamespaces: UInt32
     /// The agent's own namespace: the discovery iterators do not list its holders.
     public var hostCookie: UInt64 = 0
+    /// Whether the tracepoint set also hooks unshare/clone/clone3 exits (exact unshare times
+    /// and failed creations, at the cost of tracing every syscall on the host).
+    public var syscallHooks = true
 
     /// Creates limits; the defaults hold about 50,000 events and 16 Ki namespaces (the kernel
     /// side scans its map at every cleanup batch: its size is a cost, not just a cap).
@@ -47,6 +50,8 @@ public final class ProbeSet: @unchecked Sendable {
     /// The ring buffer the programs write events to.
     public let events: BPFMap
     private let stats: BPFMap
+    private let config: BPFMap
+    private var settings = netns_config()
 
     /// Loads and attaches one probe set.
     public init(kind: ProbeSetKind, limits: ProbeLimits) throws(ProbeSetError) {
@@ -58,9 +63,12 @@ public final class ProbeSet: @unchecked Sendable {
             let object = try BPFObject(name: kind.rawValue, elf: elf)
             try object.setMaxEntries(limits.ringBufferBytes, ofMap: "events")
             try object.setMaxEntries(limits.trackedNamespaces, ofMap: "tracked")
+            if !limits.syscallHooks {
+                try object.skipPrograms(inSectionsStartingWith: "tracepoint/syscalls/")
+            }
             try object.load()
             var links: [BPFLink] = []
-            for program in object.programs where Self.attachesAtLoad(program) {
+            for program in object.programs where program.isLoaded && Self.attachesAtLoad(program) {
                 links.append(try program.attach())
             }
             self.object = object
@@ -70,9 +78,9 @@ public final class ProbeSet: @unchecked Sendable {
             self.fileDiscovery = try object.program(named: "discover_files")
             self.events = try object.map(named: "events")
             self.stats = try object.map(named: "stats")
-            var config = netns_config()
-            config.host_cookie = limits.hostCookie
-            try object.map(named: "config").update(at: 0, to: config)
+            self.config = try object.map(named: "config")
+            self.settings.host_cookie = limits.hostCookie
+            try config.update(at: 0, to: settings)
         } catch {
             throw ProbeSetError(kind: kind, underlying: error)
         }
@@ -82,6 +90,13 @@ public final class ProbeSet: @unchecked Sendable {
     private static func attachesAtLoad(_ program: BPFProgram) -> Bool {
         let section = program.section
         return !section.hasPrefix("iter/") && section != "raw_tp"
+    }
+
+    /// Tells the kernel side the first inventory is done: from now on, a namespace found
+    /// without its creation having been seen is reported as created, not discovered.
+    public func finishBaseline() throws(BPFError) {
+        settings.baseline_done = 1
+        try config.update(at: 0, to: settings)
     }
 
     /// Re-reads every tracked namespace's refcounts; changes arrive as events.

@@ -1,3 +1,5 @@
+import CNetnsEvent
+
 /// Reconstructs namespace lifetimes from the kernel's events.
 ///
 /// A pure, deterministic state machine: events in, records and counters out; it reads no
@@ -164,7 +166,8 @@ public struct Aggregator: Sendable {
         case .created where record.createdAt == nil:
             change.created = true
             record.createdAt = event.timestamp
-            record.creator = event.task
+            // Found on the kernel's list, a namespace's creator is not known.
+            record.creator = event.source == NETNS_SRC_DISCOVERY_LIST.rawValue ? nil : event.task
         case .discovered where record.createdAt == nil && record.discoveredAt == nil:
             change.discovered = true
             record.discoveredAt = event.timestamp

@@ -21,6 +21,9 @@ struct ProbeOptions: ParsableArguments {
     @Option(help: "Namespaces the kernel side can follow at once (alive and dying).")
     var maxNamespaces: UInt32 = 16384
 
+    @Flag(inversion: .prefixedNo, help: "Tracepoint set: hook unshare/clone/clone3 exits, for exact unshare times, the creators of namespaces that are entered and left (ip netns add, CNI) and failed creations. Every syscall on the host then takes the tracing path, a few percent on syscall-heavy work; without, such namespaces are found by the periodic scan, creator unknown.")
+    var syscallHooks = true
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -45,6 +48,7 @@ struct ProbeOptions: ParsableArguments {
         configuration.holderScanInterval = .milliseconds(Int64(holderScanInterval * 1000))
         configuration.probeLimits.ringBufferBytes = ringBufferKiB * 1024
         configuration.probeLimits.trackedNamespaces = maxNamespaces
+        configuration.probeLimits.syscallHooks = syscallHooks
     }
 }
 

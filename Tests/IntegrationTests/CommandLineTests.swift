@@ -13,12 +13,12 @@ struct CommandLineTests {
             let agent = try await RunningAgent()
             let pid = agent.process.processIdentifier
             let attached = loadedProgramNames(ownedBy: pid)
-            #expect(attached.contains("unshare_exit"), "the agent's programs are loaded: \(attached)")
+            #expect(attached.contains("fork_created"), "the agent's programs are loaded: \(attached)")
             let output = await agent.stop(signal: signal)
             #expect(agent.process.terminationStatus == 0, "exit status after signal \(signal): \(output)")
             #expect(output.contains("probes detached"))
             #expect(loadedProgramNames(ownedBy: pid).isEmpty)
-            #expect(!allLoadedProgramNames().contains("unshare_exit"), "no program of the agent remains in the kernel")
+            #expect(!allLoadedProgramNames().contains("fork_created"), "no program of the agent remains in the kernel")
         }
     }
 

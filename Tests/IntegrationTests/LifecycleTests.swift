@@ -140,6 +140,27 @@ struct LifecycleTests {
         await agent.stop()
     }
 
+    @Test("without syscall hooks: creations are still counted exactly, seen at exec or by the scans")
+    func withoutSyscallHooks() async throws {
+        let agent = try await RunningAgent(arguments: ["--no-syscall-hooks", "--holder-scan-interval", "0.5"])
+        let attached = try agent.metrics()
+        for _ in 0..<3 { try Host.must(["unshare", "--net", "true"]) }
+        let name = Host.uniqueName("nt-nohooks")
+        try Host.must(["ip", "netns", "add", name])   // unshare, bind mount, setns back: no exec
+        defer { _ = try? Host.run(["ip", "netns", "del", name]) }
+        let inum = try #require(Host.inode("/run/netns/\(name)"))
+        try await eventually("all four creations are counted") {
+            try agent.metrics()["netns_created_total"] == attached["netns_created_total"]! + 4
+        }
+        let pinned = try #require(try agent.namespaces().first { $0.inum == inum && $0.state == "alive" })
+        #expect(pinned.createdAt != nil)
+        try await eventually("the three short-lived ones are freed") {
+            try agent.metrics()["netns_freed_total"] == attached["netns_freed_total"]! + 3
+        }
+        #expect(try agent.metrics()["netns_alive"] == attached["netns_alive"]! + 1)
+        await agent.stop()
+    }
+
     @Test("a namespace held only by an open file descriptor is discovered, then seen to end")
     func heldByDescriptor() async throws {
         try requireRoot()
