@@ -32,7 +32,7 @@ public enum Preflight {
     public static func check(btfPath: String = "/sys/kernel/btf/vmlinux", statusPath: String = "/proc/self/status") throws(AgentStartError) {
         let capabilities = readSmallFile(statusPath).flatMap(effectiveCapabilities(fromStatus:))
         let privileged = capabilities.map { caps in
-            caps.contains(capSysAdmin) && (caps.contains(capBPF) || geteuid() == 0)
+            [capSysAdmin, capBPF, capPerfmon].allSatisfy(caps.contains)
         } ?? (geteuid() == 0)
         guard privileged else { throw .notPrivileged }
         guard access(btfPath, R_OK) == 0 else { throw .noBTF(path: btfPath) }
