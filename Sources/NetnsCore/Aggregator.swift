@@ -54,7 +54,7 @@ public struct Aggregator: Sendable {
     /// Totals since the agent started.
     public private(set) var counters = Counters()
     /// Number of namespaces in each state, kept as records change.
-    public private(set) var stateCounts: [NamespaceState: Int] = [:]
+    private var stateCounts = (alive: 0, dying: 0, freed: 0)
     /// Seconds from creation to release, for namespaces whose creation was seen.
     public private(set) var lifetimes = Histogram(upperBounds: Histogram.lifetimeBounds)
     /// Seconds each cleanup_net batch ran.
@@ -85,7 +85,22 @@ public struct Aggregator: Sendable {
     }
 
     /// The number of namespaces in `state`.
-    public func count(_ state: NamespaceState) -> Int { stateCounts[state, default: 0] }
+    public func count(_ state: NamespaceState) -> Int {
+        switch state {
+        case .alive: stateCounts.alive
+        case .dying: stateCounts.dying
+        case .freed: stateCounts.freed
+        }
+    }
+
+    /// Adds `delta` to the count of `state` (a fixed tuple: no hashing on the ingest path).
+    private mutating func adjustCount(_ state: NamespaceState, by delta: Int) {
+        switch state {
+        case .alive: stateCounts.alive += delta
+        case .dying: stateCounts.dying += delta
+        case .freed: stateCounts.freed += delta
+        }
+    }
 
     /// Applies a batch of events in order.
     public mutating func apply<Events: Sequence<NetnsEvent>>(_ events: Events) {
@@ -137,8 +152,8 @@ public struct Aggregator: Sendable {
         counters.freed += change.freed ? 1 : 0
         if let lifetime = change.lifetime { lifetimes.observe(lifetime) }
         guard change.before != change.after else { return }
-        if let before = change.before { stateCounts[before, default: 0] -= 1 }
-        stateCounts[change.after, default: 0] += 1
+        if let before = change.before { adjustCount(before, by: -1) }
+        adjustCount(change.after, by: 1)
         if change.after == .freed { rememberFreed(event.cookie) }
     }
 
@@ -238,7 +253,7 @@ public struct Aggregator: Sendable {
         freedOrder.append(cookie)
         while freedOrder.count > limits.freedHistory, let oldest = freedOrder.popFirst() {
             if namespaces.remove(oldest) {
-                stateCounts[.freed, default: 0] -= 1
+                adjustCount(.freed, by: -1)
                 counters.historyEvictions += 1
             }
         }
