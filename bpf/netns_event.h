@@ -55,7 +55,7 @@ enum netns_event_source {
 	NETNS_SRC_REFRESH = 9,
 	NETNS_SRC_DISCOVERY_TASK = 10,
 	NETNS_SRC_DISCOVERY_FILE = 11,
-	NETNS_SRC_NET_FREE = 12,
+	/* 12 is retired (no hook reports it); values are never reused. */
 	NETNS_SRC_DISCOVERY_LIST = 13,   /* found only on the kernel's namespace list */
 	NETNS_SRC_EXEC = 14,             /* first seen as the namespace of a task at exec */
 	NETNS_SRC_EXIT = 15,             /* first seen as the namespace of a task at exit */
