@@ -33,6 +33,10 @@ public struct AgentConfiguration: Sendable {
     public var serve = true
     /// Write every input to this file (`netns-tracer record`).
     public var recordPath: String?
+    /// Also write the metrics to this `*.prom` file for node_exporter's textfile collector.
+    public var textfilePath: String?
+    /// How often the textfile is rewritten.
+    public var textfileInterval: Duration = .seconds(15)
 
     /// Creates the default configuration.
     public init() {}
@@ -66,6 +70,12 @@ public final class Agent: Service {
         }
 
         let clock = ClockMapping.now()
+        let textfile: TextfileWriter?
+        do {
+            textfile = try configuration.textfilePath.map { path throws(TextfileWriter.Failure) in try TextfileWriter(path: path) }
+        } catch {
+            throw AgentStartError.textfile(error.description)
+        }
         let recorder = try configuration.recordPath.map { path throws in try Recorder(path: path, clock: clock) }
         let state = AgentState(
             aggregator: Aggregator(limits: configuration.aggregatorLimits, leakThresholds: configuration.leakThresholds),
@@ -108,9 +118,19 @@ public final class Agent: Service {
             "alive": "\(snapshot.aggregator.count(.alive))",
             "dying": "\(snapshot.aggregator.count(.dying))",
         ])
+        if let textfile { Self.write(textfile, state: state, configuration: configuration, logger: logger) }
         onReady(exporter?.localAddress)
 
         await withTaskGroup(of: Void.self) { group in
+            if let textfile {
+                group.addTask { [configuration] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: configuration.textfileInterval)
+                        guard !Task.isCancelled else { return }
+                        Self.write(textfile, state: state, configuration: configuration, logger: logger)
+                    }
+                }
+            }
             group.addTask { [configuration] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.refreshInterval)
@@ -134,6 +154,7 @@ public final class Agent: Service {
 
         logger.info("shutting down")
         await exporter?.stop()
+        textfile?.remove()
         probes.detach()
         await pump.stop()
         logger.info("probes detached")
@@ -145,15 +166,17 @@ public final class Agent: Service {
 
     private func startExporter(state: AgentState, clock: ClockMapping) async throws -> HTTPExporter {
         let address = "\(configuration.listenHost):\(configuration.listenPort)"
-        let router: HTTPExporter.Router = { [self] path in
+        let router: HTTPExporter.Router = { [self] path, headers in
             guard ready.load(ordering: .acquiring) else {
                 return HTTPReply(status: .serviceUnavailable, contentType: "text/plain", body: "starting\n")
             }
             switch path {
             case "/metrics":
-                return HTTPReply(status: .ok, contentType: MetricsExposition.contentType,
+                let format = ExpositionFormat.negotiate(accept: headers.first(name: "Accept"))
+                return HTTPReply(status: .ok, contentType: format.contentType,
                                  body: MetricsExposition.render(state.snapshot(), now: ClockMapping.monotonicNow(),
-                                                                leakSeriesLimit: configuration.leakSeriesLimit))
+                                                                leakSeriesLimit: configuration.leakSeriesLimit, format: format),
+                                 headers: [("Vary", "Accept")])
             case "/namespaces":
                 return HTTPReply(status: .ok, contentType: NamespacesDocument.contentType,
                                  bytes: NamespacesDocument.renderBytes(state.snapshot(), clock: clock, now: ClockMapping.monotonicNow()))
@@ -173,6 +196,17 @@ public final class Agent: Service {
             throw AgentStartError.listen(address: address, reason: reason)
         } catch {
             throw AgentStartError.listen(address: address, reason: "\(error)")
+        }
+    }
+
+    private static func write(_ textfile: TextfileWriter, state: AgentState, configuration: AgentConfiguration, logger: Logger) {
+        let text = MetricsExposition.render(state.snapshot(), now: ClockMapping.monotonicNow(),
+                                            leakSeriesLimit: configuration.leakSeriesLimit)
+        do {
+            try textfile.write(text)
+        } catch {
+            state.update { $0.textfileErrors += 1 }
+            logger.warning("textfile not written", metadata: ["error": "\(error)"])
         }
     }
 

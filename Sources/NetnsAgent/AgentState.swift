@@ -23,6 +23,8 @@ public final class AgentState: Sendable {
         public var cgroups: [UInt64: CgroupInfo] = [:]
         /// Entries that could not be written to the recording.
         public var recordingErrors: UInt64 = 0
+        /// Failed writes of the `--textfile` output.
+        public var textfileErrors: UInt64 = 0
 
         /// Creates a snapshot around an aggregator.
         public init(aggregator: Aggregator, probeSet: ProbeSetKind? = nil) {

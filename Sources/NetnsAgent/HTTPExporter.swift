@@ -32,8 +32,9 @@ public struct HTTPReply: Sendable {
 /// Only `GET` and `HEAD` of the known paths are served; anything else gets 404 or 405, a
 /// malformed request gets 400 and its connection closed, and idle connections are closed.
 public final class HTTPExporter: Sendable {
-    /// Produces the reply for a path; called on an event loop, so it must be quick.
-    public typealias Router = @Sendable (_ path: String) -> HTTPReply?
+    /// Produces the reply for a path (the query string removed) and the request's headers;
+    /// called on an event loop, so it must be quick. `nil` means 404.
+    public typealias Router = @Sendable (_ path: String, _ headers: HTTPHeaders) -> HTTPReply?
 
     private let channel: any Channel
 
@@ -117,7 +118,7 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
                              body: "only GET and HEAD are served\n", headers: [("Allow", "GET, HEAD")])
         }
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        return router(path) ?? HTTPReply(status: .notFound, contentType: "text/plain", body: "not found: try /metrics or /namespaces\n")
+        return router(path, head.headers) ?? HTTPReply(status: .notFound, contentType: "text/plain", body: "not found: try /metrics or /namespaces\n")
     }
 
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead, with reply: HTTPReply, close: Bool) {

@@ -1,15 +1,13 @@
 import CNetnsEvent
 import NetnsCore
 
-/// Renders the agent's state as Prometheus text exposition format 0.0.4.
+/// Renders the agent's state as Prometheus text (0.0.4) or OpenMetrics (1.0.0).
 public enum MetricsExposition {
-    /// The Content-Type of the rendered text.
-    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
-
-    /// Renders every metric family of `snapshot`; `now` (CLOCK_MONOTONIC ns) is the time
-    /// leaks are judged at, and at most `leakSeriesLimit` leaking namespaces get an info series.
-    public static func render(_ snapshot: AgentState.Snapshot, now: UInt64, leakSeriesLimit: Int = 100) -> String {
-        var text = TextExposition()
+    /// Renders every metric family of `snapshot` in `format`; `now` (CLOCK_MONOTONIC ns) is the
+    /// time leaks are judged at, and at most `leakSeriesLimit` leaking namespaces get an info series.
+    public static func render(_ snapshot: AgentState.Snapshot, now: UInt64, leakSeriesLimit: Int = 100,
+                              format: ExpositionFormat = .prometheusText) -> String {
+        var text = TextExposition(format: format)
         let aggregator = snapshot.aggregator
         let counters = aggregator.counters
 
@@ -31,7 +29,7 @@ public enum MetricsExposition {
         }
         text.gauge("netns_untracked", "Alive network namespaces found only on the kernel's namespace list: no task, file or mount holds them.",
                    aggregator.namespaces.values.count { $0.isKernelOnly })
-        text.family("netns_leak_info", "One series per leaking namespace (value 1), oldest leaks first, up to the configured limit.", type: "gauge")
+        text.info("netns_leak_info", "One series per leaking namespace (value 1), oldest leaks first, up to the configured limit.")
         for (record, leak) in leaks.prefix(leakSeriesLimit) {
             let creator = record.creator
             let container = creator.flatMap { snapshot.cgroups[$0.cgroupID]?.container }
@@ -44,14 +42,14 @@ public enum MetricsExposition {
                    max(0, leaks.count - leakSeriesLimit))
 
         text.counter("netns_tracer_events_total", "Events received from the kernel.", snapshot.recordsReceived)
-        text.family("netns_tracer_events_by_kind_total", "Events received from the kernel, by kind.", type: "counter")
+        text.counterFamily("netns_tracer_events_by_kind_total", "Events received from the kernel, by kind.")
         for kind in NetnsEvent.Kind.allCases {
             text.sample("netns_tracer_events_by_kind_total", labels: [("kind", kind.description)],
                         counters.eventsByKind[kind])
         }
         text.counter("netns_tracer_events_lost_total", "Events dropped in the kernel because the ring buffer was full.", snapshot.probeStatistics.eventsLost)
         text.counter("netns_tracer_decode_errors_total", "Ring buffer records that could not be decoded.", snapshot.decodeErrors)
-        text.family("netns_tracer_bpf_errors_total", "Failures inside the BPF programs, by reason.", type: "counter")
+        text.counterFamily("netns_tracer_bpf_errors_total", "Failures inside the BPF programs, by reason.")
         let statistics = snapshot.probeStatistics
         for (reason, value) in [("tracked_map_full", statistics.trackedMapFull),
                                 ("pending_map_full", statistics.pendingMapFull),
@@ -64,10 +62,11 @@ public enum MetricsExposition {
         text.counter("netns_tracer_recording_errors_total", "Entries that could not be written to the recording file.", snapshot.recordingErrors)
         text.gauge("netns_tracer_tracked_namespaces", "Namespaces the agent holds records of (alive, dying and freed history).", aggregator.namespaces.count)
         if let probeSet = snapshot.probeSet {
-            text.family("netns_tracer_probe_info", "The probe set in use (value is always 1).", type: "gauge")
+            text.info("netns_tracer_probe_info", "The probe set in use (value is always 1).")
             text.sample("netns_tracer_probe_info", labels: [("mode", probeSet.rawValue)], 1)
         }
-        return text.output
+        text.counter("netns_tracer_textfile_errors_total", "Failed writes of the --textfile output.", snapshot.textfileErrors)
+        return text.finish()
     }
 }
 
@@ -86,19 +85,39 @@ extension ContainerIdentity {
     }
 }
 
-/// Builds exposition text one family at a time.
+/// Builds exposition text one family at a time, in either format.
+///
+/// The formats differ only in metadata: OpenMetrics names a counter's family without its
+/// `_total` suffix, has an `info` type, a `UNIT` line, canonical floats in `le`, and `# EOF`.
 struct TextExposition {
     private(set) var output = ""
+    private let format: ExpositionFormat
 
-    init() { output.reserveCapacity(8192) }
+    init(format: ExpositionFormat = .prometheusText) {
+        self.format = format
+        output.reserveCapacity(8192)
+    }
 
-    mutating func family(_ name: String, _ help: String, type: String) {
-        output += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    /// The finished text.
+    consuming func finish() -> String {
+        if format == .openMetrics { output += "# EOF\n" }
+        return output
+    }
+
+    mutating func family(_ name: String, _ help: String, type: String, unit: String? = nil) {
+        output += "# HELP \(name) \(escaped(help, quotes: format == .openMetrics))\n# TYPE \(name) \(type)\n"
+        if let unit, format == .openMetrics { output += "# UNIT \(name) \(unit)\n" }
     }
 
     mutating func counter(_ name: String, _ help: String, _ value: some BinaryInteger) {
-        family(name, help, type: "counter")
+        counterFamily(name, help)
         sample(name, value)
+    }
+
+    /// The metadata of a counter whose samples follow, named `name` (ending in `_total`).
+    mutating func counterFamily(_ name: String, _ help: String) {
+        precondition(name.hasSuffix("_total"), "counter \(name) must end in _total")
+        family(format == .openMetrics ? String(name.dropLast("_total".count)) : name, help, type: "counter")
     }
 
     mutating func gauge(_ name: String, _ help: String, _ value: some BinaryInteger) {
@@ -106,9 +125,19 @@ struct TextExposition {
         sample(name, value)
     }
 
+    /// An info family: constant 1 samples whose labels carry the information.
+    mutating func info(_ name: String, _ help: String) {
+        precondition(name.hasSuffix("_info"), "info family \(name) must end in _info")
+        if format == .openMetrics {
+            family(String(name.dropLast("_info".count)), help, type: "info")
+        } else {
+            family(name, help, type: "gauge")
+        }
+    }
+
     mutating func histogram(_ name: String, _ help: String, _ histogram: Histogram) {
-        family(name, help, type: "histogram")
-        for (bound, count) in zip(histogram.upperBounds.map(formatted) + ["+Inf"], histogram.cumulativeCounts) {
+        family(name, help, type: "histogram", unit: name.hasSuffix("_seconds") ? "seconds" : nil)
+        for (bound, count) in zip(histogram.upperBounds.map(bucketBound) + ["+Inf"], histogram.cumulativeCounts) {
             sample("\(name)_bucket", labels: [("le", bound)], count)
         }
         output += "\(name)_sum \(formatted(histogram.sum))\n"
@@ -119,7 +148,7 @@ struct TextExposition {
         output += name
         if !labels.isEmpty {
             output += "{"
-            output += labels.map { "\($0.0)=\"\(escapedLabelValue($0.1))\"" }.joined(separator: ",")
+            output += labels.map { "\($0.0)=\"\(escaped($0.1, quotes: true))\"" }.joined(separator: ",")
             output += "}"
         }
         output += " \(value)\n"
@@ -130,12 +159,18 @@ struct TextExposition {
         return String(value)
     }
 
-    private func escapedLabelValue(_ value: String) -> String {
+    /// A bucket's upper bound: OpenMetrics wants canonical floats ("1.0", not "1").
+    private func bucketBound(_ value: Double) -> String {
+        format == .openMetrics ? String(value) : formatted(value)
+    }
+
+    private func escaped(_ value: String, quotes: Bool) -> String {
+        guard value.contains(where: { $0 == "\\" || $0 == "\n" || (quotes && $0 == "\"") }) else { return value }
         var escaped = ""
         for character in value {
             switch character {
             case "\\": escaped += "\\\\"
-            case "\"": escaped += "\\\""
+            case "\"" where quotes: escaped += "\\\""
             case "\n": escaped += "\\n"
             default: escaped.append(character)
             }

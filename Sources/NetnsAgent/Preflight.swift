@@ -7,6 +7,7 @@ public enum AgentStartError: Error, CustomStringConvertible {
     case listen(address: String, reason: String)
     case noProbeSet(NoProbeSetError)
     case discovery(String)
+    case textfile(String)
 
     public var description: String {
         switch self {
@@ -20,6 +21,8 @@ public enum AgentStartError: Error, CustomStringConvertible {
             error.description
         case .discovery(let reason):
             "discovery of existing namespaces failed: \(reason)"
+        case .textfile(let reason):
+            reason
         }
     }
 }

@@ -92,7 +92,22 @@ struct Run: AsyncParsableCommand {
     @Option(help: "At most this many leaking namespaces get a netns_leak_info series.")
     var leakSeriesLimit = 100
 
+    @Option(help: ArgumentHelp("Also write the metrics to this file for node_exporter's textfile collector (a *.prom file in its --collector.textfile.directory), replaced atomically.", valueName: "path"))
+    var textfile: String?
+
+    @Option(help: "Seconds between rewrites of --textfile.")
+    var textfileInterval: Double = 15
+
+    @Flag(help: "Serve no HTTP endpoint (with --textfile, for hosts that allow no other listening port).")
+    var noHTTP = false
+
     func validate() throws {
+        if noHTTP, textfile == nil {
+            throw ValidationError("--no-http leaves nothing to export: add --textfile PATH")
+        }
+        guard textfileInterval >= 1, textfileInterval <= 3600 else {
+            throw ValidationError("--textfile-interval must be between 1 and 3600 seconds")
+        }
         guard parseHostPort(listen, defaultPort: AgentConfiguration.defaultPort, defaultHost: "0.0.0.0") != nil else {
             throw ValidationError("--listen must be HOST:PORT, [IPV6]:PORT or :PORT (got '\(listen)')")
         }
@@ -109,6 +124,9 @@ struct Run: AsyncParsableCommand {
         configuration.leakThresholds = leakOptions.thresholds
         configuration.aggregatorLimits.freedHistory = freedHistory
         configuration.leakSeriesLimit = leakSeriesLimit
+        configuration.textfilePath = textfile
+        configuration.textfileInterval = .milliseconds(Int64(textfileInterval * 1000))
+        configuration.serve = !noHTTP
         try await runAgent(configuration, logLevel: probeOptions.logLevel)
     }
 }

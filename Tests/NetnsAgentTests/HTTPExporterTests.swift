@@ -4,7 +4,7 @@ import Testing
 @Suite("HTTP exporter")
 struct HTTPExporterTests {
     private func withExporter(_ body: (Int) async throws -> Void) async throws {
-        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0) { path in
+        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0) { path, _ in
             path == "/metrics" ? HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n") : nil
         }
         let port = try #require(exporter.localAddress?.port)
@@ -48,7 +48,7 @@ struct HTTPExporterTests {
     func busyPort() async throws {
         try await withExporter { port in
             await #expect(throws: (any Error).self) {
-                _ = try await HTTPExporter.start(host: "127.0.0.1", port: port) { _ in nil }
+                _ = try await HTTPExporter.start(host: "127.0.0.1", port: port) { _, _ in nil }
             }
         }
     }

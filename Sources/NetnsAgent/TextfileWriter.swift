@@ -1,0 +1,76 @@
+import Glibc
+
+/// Writes the metrics to a file for node_exporter's textfile collector.
+///
+/// Each write goes to a hidden temporary file beside the target (the collector reads only
+/// `*.prom`), which then replaces the target with `rename(2)`: a reader sees the old text or
+/// the new, never half of one. Nothing is synced: the file is rewritten every interval, and a
+/// stale file after a crash is what `node_textfile_mtime_seconds` exists to show.
+public struct TextfileWriter: Sendable {
+    /// Why the file could not be written.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The file node_exporter reads.
+    public let path: String
+    private let temporaryPath: String
+
+    /// Checks that `path` can be written: it names a `*.prom` file in an existing directory.
+    public init(path: String) throws(Failure) {
+        guard path.hasSuffix(".prom") else {
+            throw Failure(description: "--textfile \(path): the name must end in .prom (node_exporter's textfile collector reads only *.prom files)")
+        }
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        var status = stat()
+        guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(description: "--textfile \(path): the directory \(directory) does not exist (node_exporter reads the one given by --collector.textfile.directory)")
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw Failure(description: "--textfile \(path): the directory \(directory) is not writable: \(String(cString: strerror(errno)))")
+        }
+        self.path = path
+        self.temporaryPath = "\(directory)/.\(name).\(getpid()).tmp"
+    }
+
+    /// Replaces the file's content with `text`, atomically.
+    public func write(_ text: String) throws(Failure) {
+        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw failure("cannot create \(temporaryPath)") }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else {
+                let error = failure("cannot write \(temporaryPath)")
+                close(fd)
+                unlink(temporaryPath)
+                throw error
+            }
+            written += count
+        }
+        // fchmod: the umask must not hide the metrics from an unprivileged node_exporter.
+        guard fchmod(fd, 0o644) == 0, close(fd) == 0 else {
+            let error = failure("cannot finish \(temporaryPath)")
+            unlink(temporaryPath)
+            throw error
+        }
+        guard rename(temporaryPath, path) == 0 else {
+            let error = failure("cannot replace \(path)")
+            unlink(temporaryPath)
+            throw error
+        }
+    }
+
+    /// Removes the file, so that a stopped agent leaves no metrics that look current.
+    public func remove() {
+        unlink(path)
+    }
+
+    private func failure(_ what: String) -> Failure {
+        Failure(description: "\(what): \(String(cString: strerror(errno)))")
+    }
+}
