@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+
+extension RealKernel {
+/// The operator's path, with the real tools: Prometheus scraping the agent, the dashboard's and
+/// the alert rules' PromQL evaluated by it, node_exporter reading the textfile.
+@Suite("Prometheus, node_exporter, dashboard and alerts")
+struct PrometheusTests {
+    /// Metric names the agent exports, with a histogram's series names.
+    static func exportedNames(_ metrics: String) -> Set<String> {
+        var names: Set<String> = []
+        for line in metrics.split(separator: "\n") where line.hasPrefix("# TYPE ") {
+            let parts = line.split(separator: " ")
+            let name = String(parts[2])
+            names.insert(name)
+            if parts[3] == "histogram" { names.formUnion(["_bucket", "_sum", "_count"].map { name + $0 }) }
+        }
+        return names
+    }
+
+    @Test("a real Prometheus scrapes the agent in OpenMetrics and sees exactly the namespaces the test made")
+    func scrape() async throws {
+        let agent = try await RunningAgent(arguments: ["--holder-scan-interval", "0.5", "--orphaned-after", "1"])
+        let prometheus = try await PrometheusServer(targets: ["127.0.0.1:\(agent.port)"],
+                                                    ruleFiles: [OperatorExpressions.rulesPath.path])
+        try await eventually("Prometheus has scraped the agent", timeout: .seconds(20)) {
+            try prometheus.value("up{job=\"netns-tracer\"}") == 1 && prometheus.value("netns_alive") != nil
+        }
+        let alive = try #require(try prometheus.value("netns_alive"))
+        #expect(try prometheus.value("netns_created_total") == 0)
+
+        // Three namespaces that end at once, and one pinned by a mount with no task: orphaned.
+        for _ in 0..<3 { try Host.must(["unshare", "--net", "true"]) }
+        let name = Host.uniqueName("nt-prom")
+        try Host.must(["ip", "netns", "add", name])
+        var deleted = false
+        defer { if !deleted { _ = try? Host.run(["ip", "netns", "del", name]) } }
+        let pinned = try #require(Host.inode("/run/netns/\(name)"))
+        try await eventually("Prometheus sees the four creations, three frees and the orphan", timeout: .seconds(30)) {
+            try prometheus.value("netns_created_total") == 4 && prometheus.value("netns_freed_total") == 3
+                && prometheus.value("netns_leaked{kind=\"orphaned\"}") == 1
+        }
+        #expect(try prometheus.value("netns_released_total") == 3)
+        #expect(try prometheus.value("netns_alive") == alive + 1)
+        #expect(try prometheus.value("netns_lifetime_seconds_count") == 3)
+        #expect(try prometheus.value("netns_tracer_events_lost_total") == 0)
+        let leaks = try prometheus.query("netns_leak_info")
+        #expect(leaks.count == 1)
+        #expect(leaks.first?.labels["inum"] == String(pinned))
+        #expect(leaks.first?.labels["kind"] == "orphaned")
+        #expect(leaks.first?.labels["creator_comm"] == "ip")
+
+        // The scrape was OpenMetrics: only that format has the info type.
+        let metadata = try prometheus.api("/api/v1/targets/metadata", [("metric", "netns_tracer_probe")]) as? [[String: Any]]
+        #expect(metadata?.first?["type"] as? String == "info")
+
+        try Host.must(["ip", "netns", "del", name])
+        deleted = true
+        try await eventually("Prometheus sees the pinned namespace freed and the leak gone", timeout: .seconds(30)) {
+            try prometheus.value("netns_freed_total") == 4 && prometheus.value("netns_leaked{kind=\"orphaned\"}") == 0
+        }
+        #expect(try prometheus.value("netns_alive") == alive)
+        #expect(try prometheus.query("netns_leak_info").isEmpty)
+
+        // Every expression of the dashboard and the alert rules evaluates without error and
+        // names only metrics the agent exports.
+        let exported = Self.exportedNames(try agent.client.get("/metrics"))
+        let expressions = try OperatorExpressions.dashboard() + OperatorExpressions.rules()
+        #expect(expressions.count >= 20, "the dashboard and the rules have their expressions")
+        for (place, expression) in expressions {
+            #expect(throws: Never.self, "\(place): \(expression)") { _ = try prometheus.query(expression) }
+            let unknown = OperatorExpressions.metricNames(in: expression).subtracting(exported)
+            #expect(unknown.isEmpty, "\(place) refers to metrics the agent does not export: \(unknown.sorted())")
+        }
+        // Prometheus itself evaluated every rule without error.
+        let groups = (try prometheus.api("/api/v1/rules") as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+        let rules = groups.flatMap { $0["rules"] as? [[String: Any]] ?? [] }
+        #expect(!rules.isEmpty, "the alert rules are loaded")
+        for rule in rules {
+            #expect(rule["health"] as? String == "ok", "rule \(rule["name"] ?? "?"): \(rule["lastError"] ?? "")")
+        }
+        let alerts = try prometheus.query("ALERTS{alertstate=\"firing\"}")
+        #expect(alerts.isEmpty, "no alert fires on a healthy host: \(alerts.map(\.labels))")
+        await agent.stop()
+    }
+
+    @Test("the live /metrics passes promtool check metrics, with a leak's info series in it")
+    func promtoolCheckMetrics() async throws {
+        let agent = try await RunningAgent(arguments: ["--holder-scan-interval", "0.5", "--orphaned-after", "0"])
+        let name = Host.uniqueName("nt-lint")
+        try Host.must(["ip", "netns", "add", name])
+        defer { _ = try? Host.run(["ip", "netns", "del", name]) }
+        try await eventually("the pinned namespace is reported orphaned") {
+            try agent.metrics()["netns_leaked{kind=\"orphaned\"}"] == 1
+        }
+        let metrics = try agent.client.get("/metrics")
+        let file = FileManager.default.temporaryDirectory.appending(path: "netns-metrics-\(UUID().uuidString).txt")
+        try metrics.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let lint = try Host.run(["sh", "-c", "promtool check metrics < '\(file.path)'"])
+        #expect(lint.status == 0 && lint.output.isEmpty, "promtool check metrics: \(lint.output)")
+        await agent.stop()
+    }
+
+    @Test("--textfile without HTTP: a real node_exporter serves the agent's metrics, and the file goes at exit")
+    func textfile() async throws {
+        try requireRoot()
+        let directory = FileManager.default.temporaryDirectory.appending(path: "netns-textfile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appending(path: "netns-tracer.prom").path
+
+        let agent = Process()
+        agent.executableURL = RunningAgent.executable
+        agent.arguments = ["run", "--no-http", "--textfile", file, "--textfile-interval", "1", "--refresh-interval", "0.5"]
+        agent.standardOutput = FileHandle.nullDevice
+        agent.standardError = FileHandle.nullDevice
+        try agent.run()
+        defer { Host.stop(agent) }
+
+        let exporterPort = try freeLoopbackPort()
+        let exporter = try Host.start([
+            "prometheus-node-exporter", "--web.listen-address=127.0.0.1:\(exporterPort)",
+            "--collector.disable-defaults", "--collector.textfile", "--collector.textfile.directory=\(directory.path)",
+        ])
+        defer { Host.stop(exporter) }
+        func exported() -> [String: Double] {
+            guard let (status, body) = try? Host.run(["curl", "-sf", "http://127.0.0.1:\(exporterPort)/metrics"]), status == 0 else { return [:] }
+            var samples: [String: Double] = [:]
+            for line in body.split(separator: "\n") where !line.hasPrefix("#") {
+                guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+                samples[String(line[..<space])] = value
+            }
+            return samples
+        }
+        try await eventually("node_exporter serves the agent's metrics", timeout: .seconds(30)) {
+            exported()["netns_created_total"] == 0
+        }
+        #expect(exported()["node_textfile_scrape_error"] == 0)
+        #expect((exported()["netns_alive"] ?? 0) >= 1)
+
+        try Host.must(["unshare", "--net", "true"])
+        try await eventually("node_exporter serves the new creation and free", timeout: .seconds(15)) {
+            let samples = exported()
+            return samples["netns_created_total"] == 1 && samples["netns_freed_total"] == 1
+        }
+        let entries = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(entries == ["netns-tracer.prom"], "only the target: the temporary file was renamed over it")
+
+        kill(agent.processIdentifier, SIGTERM)
+        agent.waitUntilExit()
+        #expect(agent.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: file), "a stopped agent leaves no metrics that look current")
+    }
+
+    @Test("--textfile refuses a path node_exporter would not read, or cannot be written", arguments: [
+        ("/tmp/netns-tracer.txt", "must end in .prom"),
+        ("/nonexistent-dir/netns-tracer.prom", "does not exist"),
+    ])
+    func textfileErrors(path: String, message: String) throws {
+        try requireRoot()
+        let (status, output) = try Host.run([RunningAgent.executable.path, "run", "--listen", "127.0.0.1:0", "--textfile", path])
+        #expect(status == 1)
+        #expect(output.contains(message), "\(output)")
+    }
+}
+}
