@@ -35,6 +35,9 @@ public struct AgentConfiguration: Sendable {
     public var recordPath: String?
     /// Also write the metrics to this `*.prom` file for node_exporter's textfile collector.
     public var textfilePath: String?
+    /// The cgroup v2 hierarchy creators' cgroup ids are resolved in (nil: where it is mounted;
+    /// in a container with its own cgroup namespace, a bind mount of the host's).
+    public var cgroupRoot: String?
     /// How often the textfile is rewritten.
     public var textfileInterval: Duration = .seconds(15)
 
@@ -61,6 +64,7 @@ public final class Agent: Service {
 
     public func run() async throws {
         try Preflight.check()
+        for limitation in Preflight.reducedVisibility() { logger.warning("\(limitation)") }
         if !Preflight.ensureTracefs() {
             logger.warning("tracefs is not mounted at /sys/kernel/tracing and could not be mounted; tracepoints will not attach")
         }
@@ -96,7 +100,7 @@ public final class Agent: Service {
         logger.info("probes attached", metadata: ["mode": "\(probes.kind)"])
         state.update { $0.probeSet = probes.kind }
 
-        let pump = try EventPump(probes: probes, state: state) { error in
+        let pump = try EventPump(probes: probes, state: state, cgroupRoot: configuration.cgroupRoot) { error in
             logger.error("ring buffer reader stopped", metadata: ["error": "\(error)"])
         }
         let scanner = HolderScanner(probes: probes, state: state, hostCookie: limits.hostCookie)

@@ -11,9 +11,11 @@ public final class EventPump: Sendable {
     /// Completed polls; `catchUp` waits for it to move.
     private let polls = Atomic<UInt64>(0)
 
-    /// Starts reading `probes`' ring buffer into `state`.
-    public init(probes: ProbeSet, state: AgentState, onError: @escaping @Sendable (BPFError) -> Void) throws(BPFError) {
-        let batch = EventBatch()
+    /// Starts reading `probes`' ring buffer into `state`, resolving creators' cgroup ids
+    /// against the cgroup v2 hierarchy at `cgroupRoot` (by default where it is mounted).
+    public init(probes: ProbeSet, state: AgentState, cgroupRoot: String? = nil,
+                onError: @escaping @Sendable (BPFError) -> Void) throws(BPFError) {
+        let batch = EventBatch(cgroups: CgroupResolver(root: cgroupRoot ?? CgroupResolver.unifiedHierarchy()))
         let reader = try RingBufferReader(map: probes.events) { bytes in batch.add(bytes) }
         let thread = DispatchQueue(label: "netns-tracer.ring-buffer")
         // The queue owns `reader` and `batch` from here on: only its closure touches them.
@@ -65,7 +67,9 @@ private final class EventBatch: @unchecked Sendable {
     // Touched only by the pump's queue.
     private var events: [NetnsEvent] = []
     private var decodeErrors = 0
-    private let cgroups = CgroupResolver()
+    private let cgroups: CgroupResolver
+
+    init(cgroups: CgroupResolver) { self.cgroups = cgroups }
 
     func add(_ bytes: UnsafeRawBufferPointer) {
         do {

@@ -12,7 +12,7 @@ public enum AgentStartError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notPrivileged:
-            "netns-tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF programs; run it with sudo"
+            "netns-tracer needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_PTRACE to see mounts in other mount namespaces) to load BPF programs; run it with sudo"
         case .noBTF(let path):
             "this kernel exposes no BTF type information (\(path) is missing); netns-tracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
         case .listen(let address, let reason):
@@ -29,13 +29,29 @@ public enum AgentStartError: Error, CustomStringConvertible {
 
 /// Checks, before anything is loaded, what the agent needs from the host.
 public enum Preflight {
-    static let capSysAdmin = 21, capPerfmon = 38, capBPF = 39
+    static let capSysPtrace = 19, capSysAdmin = 21, capPerfmon = 38, capBPF = 39
+
+    /// What the agent will not see for lack of an optional capability, one sentence each.
+    public static func reducedVisibility(statusPath: String = "/proc/self/status") -> [String] {
+        guard let capabilities = readSmallFile(statusPath).flatMap(effectiveCapabilities(fromStatus:)) else { return [] }
+        var missing: [String] = []
+        if !capabilities.contains(capSysPtrace) {
+            missing.append("no CAP_SYS_PTRACE: bind mounts in other mount namespaces are not seen, so namespaces pinned only there show no holder")
+        }
+        return missing
+    }
 
     /// Fails with a clear reason if the process cannot load BPF or the kernel has no BTF.
+    ///
+    /// Loading and attaching tracing programs and reading kernel memory from them takes
+    /// CAP_BPF and CAP_PERFMON; nothing else is required. CAP_SYS_PTRACE lets the holder scans
+    /// read other mount namespaces (`/proc/PID/ns/mnt`, `/proc/PID/root`), and CAP_SYS_ADMIN
+    /// lets `ensureTracefs` mount tracefs where nothing has; both are optional.
     public static func check(btfPath: String = "/sys/kernel/btf/vmlinux", statusPath: String = "/proc/self/status") throws(AgentStartError) {
         let capabilities = readSmallFile(statusPath).flatMap(effectiveCapabilities(fromStatus:))
+        // CAP_SYS_ADMIN still implies the other two, as it did before they existed (5.8).
         let privileged = capabilities.map { caps in
-            [capSysAdmin, capBPF, capPerfmon].allSatisfy(caps.contains)
+            caps.contains(capSysAdmin) || (caps.contains(capBPF) && caps.contains(capPerfmon))
         } ?? (geteuid() == 0)
         guard privileged else { throw .notPrivileged }
         guard access(btfPath, R_OK) == 0 else { throw .noBTF(path: btfPath) }

@@ -24,6 +24,9 @@ struct ProbeOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Tracepoint set: hook unshare/clone/clone3 exits, for exact unshare times, the creators of namespaces that are entered and left (ip netns add, CNI) and failed creations. Every syscall on the host then takes the tracing path, a few percent on syscall-heavy work; without, such namespaces are found by the periodic scan, creator unknown.")
     var syscallHooks = true
 
+    @Option(help: ArgumentHelp("The host's cgroup v2 hierarchy, to name creators' cgroups and containers (default: where cgroup2 is mounted; in a container, a bind mount of the host's /sys/fs/cgroup).", valueName: "path"))
+    var cgroupRoot: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -40,6 +43,12 @@ struct ProbeOptions: ParsableArguments {
         guard maxNamespaces >= 64, maxNamespaces <= 1 << 22 else {
             throw ValidationError("--max-namespaces must be between 64 and 4194304")
         }
+        if let cgroupRoot {
+            var info = stat()
+            guard stat(cgroupRoot, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw ValidationError("--cgroup-root \(cgroupRoot) is not a directory")
+            }
+        }
     }
 
     func apply(to configuration: inout AgentConfiguration) {
@@ -49,6 +58,7 @@ struct ProbeOptions: ParsableArguments {
         configuration.probeLimits.ringBufferBytes = ringBufferKiB * 1024
         configuration.probeLimits.trackedNamespaces = maxNamespaces
         configuration.probeLimits.syscallHooks = syscallHooks
+        configuration.cgroupRoot = cgroupRoot
     }
 }
 

@@ -84,6 +84,41 @@ struct PrometheusTests {
         await agent.stop()
     }
 
+    @Test("promtool check rules and promtool test rules pass on the alert rules")
+    func promtoolRules() throws {
+        let directory = OperatorExpressions.rulesPath.deletingLastPathComponent().path
+        let check = try Host.run(["sh", "-c", "cd '\(directory)' && promtool check rules netns-tracer.rules.yml"])
+        #expect(check.status == 0 && check.output.contains("SUCCESS") && !check.output.contains("WARNING"), "\(check.output)")
+        let test = try Host.run(["sh", "-c", "cd '\(directory)' && promtool test rules netns-tracer.rules.test.yml"])
+        #expect(test.status == 0 && test.output.contains("SUCCESS"), "\(test.output)")
+    }
+
+    @Test("the dashboard imports as is: a datasource variable, an instance variable, every target on both")
+    func dashboardShape() throws {
+        let dashboard = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: OperatorExpressions.dashboardPath)) as? [String: Any])
+        #expect(dashboard["uid"] as? String == "netns-tracer")
+        #expect(dashboard["__inputs"] == nil, "no import-time inputs: the datasource is a variable")
+        let variables = (dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]] ?? []
+        #expect(variables.contains { $0["name"] as? String == "datasource" && $0["type"] as? String == "datasource" && $0["query"] as? String == "prometheus" })
+        #expect(variables.contains { $0["name"] as? String == "instance" && ($0["query"] as? String)?.contains("instance") == true })
+        let panels = (dashboard["panels"] as? [[String: Any]] ?? []).filter { $0["type"] as? String != "row" }
+        #expect(panels.count >= 15)
+        #expect(Set(panels.compactMap { $0["id"] as? Int }).count == panels.count, "panel ids are unique")
+        for panel in panels {
+            let title = panel["title"] as? String ?? "?"
+            #expect((panel["datasource"] as? [String: String])?["uid"] == "${datasource}", "panel '\(title)' uses the datasource variable")
+            for target in panel["targets"] as? [[String: Any]] ?? [] {
+                let expression = target["expr"] as? String ?? ""
+                #expect((target["datasource"] as? [String: String])?["uid"] == "${datasource}", "a target of '\(title)'")
+                #expect(expression.contains("instance=~\"$instance\""), "'\(title)' filters on the instance variable: \(expression)")
+            }
+        }
+        let titles = panels.compactMap { ($0["title"] as? String)?.lowercased() }.joined(separator: "|")
+        for topic in ["alive", "dying", "lifetime", "cleanup", "failure", "leak", "lost", "event"] {
+            #expect(titles.contains(topic), "a panel about \(topic)")
+        }
+    }
+
     @Test("the live /metrics passes promtool check metrics, with a leak's info series in it")
     func promtoolCheckMetrics() async throws {
         let agent = try await RunningAgent(arguments: ["--holder-scan-interval", "0.5", "--orphaned-after", "0"])

@@ -15,12 +15,19 @@ final class RunningAgent {
         return testBinary.deletingLastPathComponent().appending(path: "netns-tracer")
     }
 
-    /// Starts the agent and waits until it serves.
-    init(arguments: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    /// Starts the agent, under `wrapper` (a command that runs the rest of its arguments) if
+    /// given, and waits until it serves.
+    init(arguments: [String] = [], wrapper: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws {
         try requireRoot(sourceLocation: sourceLocation)
         port = try freeLoopbackPort()
-        process.executableURL = Self.executable
-        process.arguments = ["run", "--listen", "127.0.0.1:\(port)", "--refresh-interval", "0.5"] + arguments
+        let command = ["run", "--listen", "127.0.0.1:\(port)", "--refresh-interval", "0.5"] + arguments
+        if wrapper.isEmpty {
+            process.executableURL = Self.executable
+            process.arguments = command
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = wrapper + [Self.executable.path] + command
+        }
         process.standardError = errorPipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
