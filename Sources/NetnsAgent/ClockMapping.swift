@@ -51,23 +51,35 @@ struct CivilTime: Equatable {
         second = secondOfDay % 60
     }
 
+    /// The length of `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    static let rfc3339Length = 24
+
+    /// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ` as `rfc3339Length` ASCII bytes at `destination`.
+    func writeRFC3339(to destination: UnsafeMutableRawPointer) {
+        var offset = 0
+        func digits(_ value: Int, _ width: Int) {
+            var value = value
+            for index in stride(from: width - 1, through: 0, by: -1) {
+                destination.storeBytes(of: UInt8(value % 10) + UInt8(ascii: "0"), toByteOffset: offset + index, as: UInt8.self)
+                value /= 10
+            }
+            offset += width
+        }
+        func separator(_ character: Unicode.Scalar) {
+            destination.storeBytes(of: UInt8(ascii: character), toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+        digits(year, 4); separator("-"); digits(month, 2); separator("-"); digits(day, 2); separator("T")
+        digits(hour, 2); separator(":"); digits(minute, 2); separator(":"); digits(second, 2)
+        separator("."); digits(millisecond, 3); separator("Z")
+    }
+
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as ASCII bytes.
     var rfc3339Bytes: [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24)
-        func digits(_ value: Int, _ width: Int) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            while divisor > 0 {
-                bytes.append(UInt8(value / divisor % 10) + UInt8(ascii: "0"))
-                divisor /= 10
-            }
+        [UInt8](unsafeUninitializedCapacity: Self.rfc3339Length) { buffer, count in
+            writeRFC3339(to: UnsafeMutableRawPointer(buffer.baseAddress!))
+            count = Self.rfc3339Length
         }
-        digits(year, 4); bytes.append(UInt8(ascii: "-")); digits(month, 2); bytes.append(UInt8(ascii: "-")); digits(day, 2)
-        bytes.append(UInt8(ascii: "T"))
-        digits(hour, 2); bytes.append(UInt8(ascii: ":")); digits(minute, 2); bytes.append(UInt8(ascii: ":")); digits(second, 2)
-        bytes.append(UInt8(ascii: ".")); digits(millisecond, 3); bytes.append(UInt8(ascii: "Z"))
-        return bytes
     }
 }
 

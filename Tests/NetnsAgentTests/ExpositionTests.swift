@@ -150,6 +150,33 @@ struct NamespacesDocumentTests {
         #expect(list[2].creator?.pid == 0)
     }
 
+    @Test("a table large enough to render in parallel slices is one document, in order")
+    func parallelSlices() throws {
+        var aggregator = Aggregator(limits: .init(freedHistory: 0))
+        let count = 25_001
+        aggregator.apply((0..<count).map { index in
+            NetnsEvent(kind: .created, timestamp: 1_000 + UInt64(index), cookie: UInt64(index + 1), inum: UInt32(index))
+        })
+        let json = NamespacesDocument.render(AgentState.Snapshot(aggregator: aggregator), clock: ClockMapping(realtimeOffset: 0), now: 10_000_000_000)
+        let list = try NamespaceSummary.decodeList(json)
+        #expect(list.count == count)
+        #expect(list.map(\.cookie) == (1...UInt64(count)).map { $0 })
+    }
+
+    @Test("strings are escaped wherever the special byte falls", arguments: [
+        "plain-comm", "q\"uote", "back\\slash", "tab\there", "nl\n", "\u{1}ctl", "ünïcødé-名前",
+        "/kubepods.slice/a-very-long-path-that-spans-several-words-\"-and-ends-with-a-quote\"",
+        String(repeating: "x", count: 23) + "\u{1f}", String(repeating: "y", count: 64),
+    ])
+    func escaping(comm: String) throws {
+        var aggregator = Aggregator()
+        aggregator.apply([NetnsEvent(kind: .created, timestamp: 1, cookie: 9, inum: 9)])
+        aggregator.apply(HolderScan(timestamp: 2, byCookie: [9: [Holder(kind: .mount, pid: 1, comm: "c", path: comm)]], byInum: [:]))
+        let json = NamespacesDocument.render(AgentState.Snapshot(aggregator: aggregator), clock: ClockMapping(realtimeOffset: 0), now: 3)
+        let list = try NamespaceSummary.decodeList(json)
+        #expect(list.first?.holders?.first?.path == comm)
+    }
+
     @Test("an empty aggregator renders an empty array")
     func empty() throws {
         let json = NamespacesDocument.render(AgentState.Snapshot(aggregator: Aggregator()), clock: ClockMapping(realtimeOffset: 0), now: 0)
