@@ -38,6 +38,8 @@ public struct AgentConfiguration: Sendable {
     /// The cgroup v2 hierarchy creators' cgroup ids are resolved in (nil: where it is mounted;
     /// in a container with its own cgroup namespace, a bind mount of the host's).
     public var cgroupRoot: String?
+    /// What any one HTTP client may take.
+    public var httpLimits = HTTPExporter.Limits()
     /// How often the textfile is rewritten.
     public var textfileInterval: Duration = .seconds(15)
 
@@ -170,6 +172,7 @@ public final class Agent: Service {
 
     private func startExporter(state: AgentState, clock: ClockMapping) async throws -> HTTPExporter {
         let address = "\(configuration.listenHost):\(configuration.listenPort)"
+        let statistics = HTTPExporter.Statistics()
         let router: HTTPExporter.Router = { [self] path, headers in
             guard ready.load(ordering: .acquiring) else {
                 return HTTPReply(status: .serviceUnavailable, contentType: "text/plain", body: "starting\n")
@@ -177,8 +180,10 @@ public final class Agent: Service {
             switch path {
             case "/metrics":
                 let format = ExpositionFormat.negotiate(accept: headers.first(name: "Accept"))
+                var snapshot = state.snapshot()
+                snapshot.httpRefusals = statistics.refusals
                 return HTTPReply(status: .ok, contentType: format.contentType,
-                                 body: MetricsExposition.render(state.snapshot(), now: ClockMapping.monotonicNow(),
+                                 body: MetricsExposition.render(snapshot, now: ClockMapping.monotonicNow(),
                                                                 leakSeriesLimit: configuration.leakSeriesLimit, format: format),
                                  headers: [("Vary", "Accept")])
             case "/namespaces":
@@ -192,7 +197,8 @@ public final class Agent: Service {
             }
         }
         do {
-            return try await HTTPExporter.start(host: configuration.listenHost, port: configuration.listenPort, router: router)
+            return try await HTTPExporter.start(host: configuration.listenHost, port: configuration.listenPort,
+                                                limits: configuration.httpLimits, statistics: statistics, router: router)
         } catch let error as IOError {
             let reason = error.errnoCode == EADDRINUSE
                 ? "the address is already in use (is another netns-tracer running? choose another with --listen)"

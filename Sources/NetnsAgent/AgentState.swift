@@ -25,6 +25,8 @@ public final class AgentState: Sendable {
         public var recordingErrors: UInt64 = 0
         /// Failed writes of the `--textfile` output.
         public var textfileErrors: UInt64 = 0
+        /// What the HTTP server refused, as of the rendering.
+        public var httpRefusals = HTTPRefusals()
 
         /// Creates a snapshot around an aggregator.
         public init(aggregator: Aggregator, probeSet: ProbeSetKind? = nil) {
@@ -108,4 +110,17 @@ public struct CgroupInfo: Sendable, Hashable {
         self.path = path
         self.container = ContainerIdentity.parse(cgroupPath: path)
     }
+}
+
+/// What the HTTP server refused, by reason.
+public struct HTTPRefusals: Sendable, Equatable {
+    /// Connections closed at once: too many were open.
+    public var connectionLimit: UInt64 = 0
+    /// Connections closed because a request did not arrive whole in time, or the client stalled.
+    public var timeout: UInt64 = 0
+    /// Malformed or oversized requests.
+    public var badRequest: UInt64 = 0
+
+    /// No refusals.
+    public init() {}
 }

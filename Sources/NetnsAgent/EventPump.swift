@@ -19,7 +19,7 @@ public final class EventPump: Sendable {
         let reader = try RingBufferReader(map: probes.events) { bytes in batch.add(bytes) }
         let thread = DispatchQueue(label: "netns-tracer.ring-buffer")
         // The queue owns `reader` and `batch` from here on: only its closure touches them.
-        nonisolated(unsafe) let ownedReader = reader
+        let ownedReader = reader
         thread.async { [self] in
             while !stopRequested.load(ordering: .relaxed) {
                 do throws(BPFError) {

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// One response of the exporter.
 public struct HTTPReply: Sendable {
@@ -30,8 +31,49 @@ public struct HTTPReply: Sendable {
 /// Serves the agent's read-only endpoints over HTTP/1.1.
 ///
 /// Only `GET` and `HEAD` of the known paths are served; anything else gets 404 or 405, a
-/// malformed request gets 400 and its connection closed, and idle connections are closed.
+/// malformed or oversized request gets 400 or 413 and its connection closed. No client can
+/// hold the server: a request must arrive whole within `Limits.requestTimeout` of the
+/// connection opening or of the previous response (so a client trickling bytes is cut off
+/// too), a connection that neither reads nor writes for `Limits.stallTimeout` is closed, and
+/// connections beyond `Limits.maxConnections` are closed at once. What was refused is counted.
 public final class HTTPExporter: Sendable {
+    /// How much any client may take.
+    public struct Limits: Sendable {
+        /// Time for a whole request to arrive.
+        public var requestTimeout: TimeAmount = .seconds(10)
+        /// Time a connection may make no progress at all (a client that stops reading).
+        public var stallTimeout: TimeAmount = .seconds(30)
+        /// Connections served at once.
+        public var maxConnections = 64
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// What the server refused, for the agent's own metrics.
+    public final class Statistics: Sendable {
+        /// Connections closed at once because `maxConnections` were open.
+        public let connectionsRejected = Atomic<UInt64>(0)
+        /// Connections closed because a request did not arrive in time or the client stalled.
+        public let timeouts = Atomic<UInt64>(0)
+        /// Requests answered with 400 (malformed) or 413 (too large).
+        public let badRequests = Atomic<UInt64>(0)
+        /// Connections open now.
+        let open = Atomic<Int>(0)
+
+        /// Zero counts.
+        public init() {}
+
+        /// The counts now.
+        public var refusals: HTTPRefusals {
+            var refusals = HTTPRefusals()
+            refusals.connectionLimit = connectionsRejected.load(ordering: .relaxed)
+            refusals.timeout = timeouts.load(ordering: .relaxed)
+            refusals.badRequest = badRequests.load(ordering: .relaxed)
+            return refusals
+        }
+    }
+
     /// Produces the reply for a path (the query string removed) and the request's headers;
     /// called on an event loop, so it must be quick. `nil` means 404.
     public typealias Router = @Sendable (_ path: String, _ headers: HTTPHeaders) -> HTTPReply?
@@ -44,15 +86,18 @@ public final class HTTPExporter: Sendable {
     private init(channel: any Channel) { self.channel = channel }
 
     /// Binds `host:port` and starts serving.
-    public static func start(host: String, port: Int, router: @escaping Router) async throws -> HTTPExporter {
+    public static func start(host: String, port: Int, limits: Limits = Limits(), statistics: Statistics = Statistics(),
+                             router: @escaping Router) async throws -> HTTPExporter {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(30)))
+                    let handler = ExporterHandler(router: router, limits: limits, statistics: statistics)
+                    try channel.pipeline.syncOperations.addHandler(ConnectionGate(limits: limits, statistics: statistics))
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: limits.stallTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(ExporterHandler(router: router))
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .childChannelOption(.maxMessagesPerRead, value: 4)
@@ -66,6 +111,37 @@ public final class HTTPExporter: Sendable {
     }
 }
 
+/// Closes connections beyond the limit as they open, and keeps the count of open ones.
+private final class ConnectionGate: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    private let limits: HTTPExporter.Limits
+    private let statistics: HTTPExporter.Statistics
+    private var counted = false
+
+    init(limits: HTTPExporter.Limits, statistics: HTTPExporter.Statistics) {
+        self.limits = limits
+        self.statistics = statistics
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if statistics.open.wrappingAdd(1, ordering: .relaxed).newValue > limits.maxConnections {
+            statistics.open.wrappingSubtract(1, ordering: .relaxed)
+            statistics.connectionsRejected.wrappingAdd(1, ordering: .relaxed)
+            context.close(promise: nil)
+            return
+        }
+        counted = true
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if counted { statistics.open.wrappingSubtract(1, ordering: .relaxed) }
+        counted = false
+        context.fireChannelInactive()
+    }
+}
+
 /// Answers each request on one connection.
 private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -75,10 +151,33 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     private static let maximumBodyBytes = 64 * 1024
 
     private let router: HTTPExporter.Router
+    private let limits: HTTPExporter.Limits
+    private let statistics: HTTPExporter.Statistics
     private var request: HTTPRequestHead?
     private var bodyBytes = 0
+    /// Closes the connection if the next request has not arrived whole by then.
+    private var deadline: Scheduled<Void>?
 
-    init(router: @escaping HTTPExporter.Router) { self.router = router }
+    init(router: @escaping HTTPExporter.Router, limits: HTTPExporter.Limits, statistics: HTTPExporter.Statistics) {
+        self.router = router
+        self.limits = limits
+        self.statistics = statistics
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { armDeadline(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armDeadline(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -89,26 +188,41 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
             bodyBytes += chunk.readableBytes
             if bodyBytes > Self.maximumBodyBytes, let head = request {
                 request = nil
+                statistics.badRequests.wrappingAdd(1, ordering: .relaxed)
                 respond(context: context, to: head, with: HTTPReply(
                     status: .payloadTooLarge, contentType: "text/plain", body: "request body too large\n"), close: true)
             }
         case .end:
             guard let head = request else { return }
             request = nil
+            deadline?.cancel()
+            deadline = nil
             respond(context: context, to: head, with: reply(to: head), close: !head.isKeepAlive)
         }
     }
 
     /// Protocol errors have been answered with 400 by NIO's error handler: drop the client.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        statistics.badRequests.wrappingAdd(1, ordering: .relaxed)
         context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
+            statistics.timeouts.wrappingAdd(1, ordering: .relaxed)
             context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    private func armDeadline(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let statistics = statistics
+        deadline = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
+            statistics.timeouts.wrappingAdd(1, ordering: .relaxed)
+            loopBound.value.close(promise: nil)
         }
     }
 
@@ -135,9 +249,14 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if close {
-            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            done.whenComplete { _ in loopBound.value.close(promise: nil) }
+        let loopBound = NIOLoopBound((context, self), eventLoop: context.eventLoop)
+        done.whenComplete { _ in
+            let (context, handler) = loopBound.value
+            if close {
+                context.close(promise: nil)
+            } else if context.channel.isActive {
+                handler.armDeadline(context: context)  // the next request's clock starts now
+            }
         }
     }
 }

@@ -65,6 +65,12 @@ public enum MetricsExposition {
             text.info("netns_tracer_probe_info", "The probe set in use (value is always 1).")
             text.sample("netns_tracer_probe_info", labels: [("mode", probeSet.rawValue)], 1)
         }
+        text.counterFamily("netns_tracer_http_refused_total", "HTTP connections and requests the endpoint refused, by reason.")
+        for (reason, value) in [("connection_limit", snapshot.httpRefusals.connectionLimit),
+                                ("timeout", snapshot.httpRefusals.timeout),
+                                ("bad_request", snapshot.httpRefusals.badRequest)] {
+            text.sample("netns_tracer_http_refused_total", labels: [("reason", reason)], value)
+        }
         text.counter("netns_tracer_textfile_errors_total", "Failed writes of the --textfile output.", snapshot.textfileErrors)
         return text.finish()
     }

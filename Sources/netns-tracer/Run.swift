@@ -108,12 +108,24 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Seconds between rewrites of --textfile.")
     var textfileInterval: Double = 15
 
+    @Option(help: "Seconds a client has to send a whole request (after connecting or after the previous response).")
+    var httpRequestTimeout: Double = 10
+
+    @Option(help: "HTTP connections served at once; more are closed at once.")
+    var httpMaxConnections = 64
+
     @Flag(help: "Serve no HTTP endpoint (with --textfile, for hosts that allow no other listening port).")
     var noHTTP = false
 
     func validate() throws {
         if noHTTP, textfile == nil {
             throw ValidationError("--no-http leaves nothing to export: add --textfile PATH")
+        }
+        guard httpRequestTimeout >= 0.1, httpRequestTimeout <= 3600 else {
+            throw ValidationError("--http-request-timeout must be between 0.1 and 3600 seconds")
+        }
+        guard httpMaxConnections >= 1, httpMaxConnections <= 65536 else {
+            throw ValidationError("--http-max-connections must be between 1 and 65536")
         }
         guard textfileInterval >= 1, textfileInterval <= 3600 else {
             throw ValidationError("--textfile-interval must be between 1 and 3600 seconds")
@@ -137,6 +149,8 @@ struct Run: AsyncParsableCommand {
         configuration.textfilePath = textfile
         configuration.textfileInterval = .milliseconds(Int64(textfileInterval * 1000))
         configuration.serve = !noHTTP
+        configuration.httpLimits.requestTimeout = .milliseconds(Int64(httpRequestTimeout * 1000))
+        configuration.httpLimits.maxConnections = httpMaxConnections
         try await runAgent(configuration, logLevel: probeOptions.logLevel)
     }
 }

@@ -3,8 +3,11 @@ import Testing
 
 @Suite("HTTP exporter")
 struct HTTPExporterTests {
-    private func withExporter(_ body: (Int) async throws -> Void) async throws {
-        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0) { path, _ in
+    static let get = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+    private func withExporter(limits: HTTPExporter.Limits = HTTPExporter.Limits(), statistics: HTTPExporter.Statistics = HTTPExporter.Statistics(),
+                              _ body: (Int) async throws -> Void) async throws {
+        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0, limits: limits, statistics: statistics) { path, _ in
             path == "/metrics" ? HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n") : nil
         }
         let port = try #require(exporter.localAddress?.port)
@@ -50,6 +53,80 @@ struct HTTPExporterTests {
             await #expect(throws: (any Error).self) {
                 _ = try await HTTPExporter.start(host: "127.0.0.1", port: port) { _, _ in nil }
             }
+        }
+    }
+
+    @Test("a client trickling its request is cut off at the request timeout; everyone else is served meanwhile")
+    func slowClient() async throws {
+        var limits = HTTPExporter.Limits()
+        limits.requestTimeout = .milliseconds(800)
+        let statistics = HTTPExporter.Statistics()
+        try await withExporter(limits: limits, statistics: statistics) { port in
+            let slow = try RawConnection(port: port)
+            slow.send("GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            let start = ContinuousClock.now
+            // One header byte every 100 ms: each would reset a plain idle timer.
+            while !slow.isClosedByPeer, ContinuousClock.now - start < .seconds(5) {
+                #expect(try RawHTTP.exchange(port: port, Self.get).hasPrefix("HTTP/1.1 200"))
+                slow.send("X")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let elapsed = ContinuousClock.now - start
+            #expect(slow.isClosedByPeer)
+            #expect(elapsed >= .milliseconds(700) && elapsed < .seconds(3), "closed after \(elapsed)")
+            #expect(statistics.refusals.timeout == 1)
+        }
+    }
+
+    @Test("a connection that never sends is closed; a kept-alive one gets a new deadline per request")
+    func idleClients() async throws {
+        var limits = HTTPExporter.Limits()
+        limits.requestTimeout = .milliseconds(500)
+        try await withExporter(limits: limits) { port in
+            let idle = try RawConnection(port: port)
+            let keepAlive = try RawConnection(port: port)
+            for _ in 0..<3 {  // three requests, 300 ms apart: 900 ms in all on one connection
+                keepAlive.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(!keepAlive.isClosedByPeer)
+            }
+            #expect(idle.isClosedByPeer)
+        }
+    }
+
+    @Test("connections beyond the limit are closed at once and counted; a freed slot is served")
+    func connectionLimit() async throws {
+        var limits = HTTPExporter.Limits()
+        limits.maxConnections = 3
+        let statistics = HTTPExporter.Statistics()
+        try await withExporter(limits: limits, statistics: statistics) { port in
+            var held = try (0..<3).map { _ in try RawConnection(port: port) }
+            try await Task.sleep(for: .milliseconds(100))
+            let refused = try RawConnection(port: port)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(refused.isClosedByPeer)
+            #expect(statistics.refusals.connectionLimit == 1)
+            held.removeLast()
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try RawHTTP.exchange(port: port, Self.get).hasPrefix("HTTP/1.1 200"))
+            #expect(held.allSatisfy { !$0.isClosedByPeer })
+        }
+    }
+
+    @Test("oversized headers get 400 and oversized bodies 413, then the server serves the next client", arguments: [
+        ("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 200_000) + "\r\n\r\n", "HTTP/1.1 400"),
+        ("PUT /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n" + String(repeating: "b", count: 300_000), "HTTP/1.1 413"),
+        ("GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 400"),
+        ("GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 404"),
+        ("BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 4"),
+    ])
+    func badRequests(request: String, status: String) async throws {
+        try await withExporter { port in
+            let connection = try RawConnection(port: port)
+            connection.send(request)
+            let response = connection.readAll()
+            #expect(response.hasPrefix(status), "\(response.prefix(80))")
+            #expect(try RawHTTP.exchange(port: port, Self.get).hasPrefix("HTTP/1.1 200"))
         }
     }
 }
