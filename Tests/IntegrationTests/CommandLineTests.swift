@@ -96,7 +96,7 @@ private func runTracer(_ arguments: [String]) throws -> (status: Int32, output: 
 }
 
 /// Names of the BPF programs whose file descriptors process `pid` holds.
-private func loadedProgramNames(ownedBy pid: Int32) -> Set<String> {
+func loadedProgramNames(ownedBy pid: Int32) -> Set<String> {
     guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fdinfo") else { return [] }
     var ids: Set<UInt32> = []
     for fd in fds {
@@ -109,7 +109,7 @@ private func loadedProgramNames(ownedBy pid: Int32) -> Set<String> {
 }
 
 /// Names of every BPF program loaded in the kernel.
-private func allLoadedProgramNames() -> Set<String> {
+func allLoadedProgramNames() -> Set<String> {
     var names: Set<String> = []
     var id: UInt32 = 0
     while bpf_prog_get_next_id(id, &id) == 0 {

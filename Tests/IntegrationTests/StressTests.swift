@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+extension RealKernel {
+/// Load and faults, provoked for real: tens of thousands of namespaces from parallel
+/// processes, and an agent killed with SIGKILL in the middle of churn.
+@Suite("Stress and restart")
+struct StressTests {
+    /// benchmarks/workload.c, built once: `unshare N` creates N namespaces, each in a child
+    /// that exits at once (so each is released and freed right after).
+    static let workload: String = {
+        let binary = FileManager.default.temporaryDirectory.appending(path: "netns-workload-\(getpid())").path
+        let source = repositoryRoot.appending(path: "benchmarks/workload.c").path
+        let built = try? Host.run(["cc", "-O2", "-o", binary, source])
+        return built?.status == 0 ? binary : "/nonexistent: cc \(source) failed: \(built?.output ?? "")"
+    }()
+
+    /// Runs `processes` workloads of `each` namespaces in parallel and waits for all.
+    static func churn(processes: Int, each: Int) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: workload), "\(workload)")
+        let started = try (0..<processes).map { _ in try Host.start([workload, "unshare", String(each)]) }
+        for process in started {
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0, "a churn process failed")
+        }
+    }
+
+    @Test("20 000 namespaces from 4 parallel processes: every counter exact, nothing left tracked")
+    func twentyThousand() async throws {
+        let agent = try await RunningAgent()
+        let before = try agent.metrics()
+        try Self.churn(processes: 4, each: 5_000)
+        try await eventually("every namespace is counted created, released and freed", timeout: .seconds(120)) {
+            let now = try agent.metrics()
+            return now["netns_freed_total"] == 20_000 && now["netns_dying"] == 0
+        }
+        let after = try agent.metrics()
+        #expect(after["netns_created_total"] == 20_000)
+        #expect(after["netns_released_total"] == 20_000)
+        #expect(after["netns_lifetime_seconds_count"] == 20_000)
+        #expect(after["netns_alive"] == before["netns_alive"])
+        #expect(after["netns_tracer_events_lost_total"] == 0)
+        #expect(after["netns_tracer_decode_errors_total"] == 0)
+        for reason in ["tracked_map_full", "pending_map_full", "read_failed", "dying_set_full"] {
+            #expect(after["netns_tracer_bpf_errors_total{reason=\"\(reason)\"}"] == 0, "\(reason)")
+        }
+        // Only the alive ones and the bounded history of freed ones are kept.
+        #expect(after["netns_tracer_tracked_namespaces"]! <= after["netns_alive"]! + 1024)
+        #expect(after["netns_tracer_history_evictions_total"]! >= 20_000 - 1024)
+        #expect(try agent.namespaces().filter { $0.state != "freed" }.count == Int(before["netns_alive"]!))
+        await agent.stop()
+    }
+
+    @Test("SIGKILL mid-churn, then a new agent: gauges match the host and nothing is counted twice")
+    func killAndRestart() async throws {
+        // Namespaces that outlive both agents: three held by processes, one by a mount.
+        let holders = try (0..<3).map { _ in try Host.start(["unshare", "--net", "sleep", "120"]) }
+        defer { holders.forEach(Host.stop) }
+        let name = Host.uniqueName("nt-restart")
+        try Host.must(["ip", "netns", "add", name])
+        defer { _ = try? Host.run(["ip", "netns", "del", name]) }
+        try await eventually("the holders are in their namespaces") {
+            holders.allSatisfy { Host.netnsInode(pid: $0.processIdentifier) != Host.ownNetnsInode }
+        }
+
+        let first = try await RunningAgent()
+        let baseline = try #require(try first.metrics()["netns_alive"])
+        let churn = try (0..<2).map { _ in try Host.start([Self.workload, "unshare", "1500"]) }
+        try await Task.sleep(for: .milliseconds(700))
+        await first.stop(signal: SIGKILL)
+        #expect(first.process.terminationReason == .uncaughtSignal)
+        try await eventually("the kernel drops the killed agent's programs with its descriptors") {
+            !allLoadedProgramNames().contains("fork_created")
+        }
+
+        let second = try await RunningAgent()
+        for process in churn {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        try await eventually("the churn has ended in the second agent's eyes", timeout: .seconds(60)) {
+            let now = try second.metrics()
+            return now["netns_dying"] == 0 && now["netns_alive"] == baseline
+        }
+        let metrics = try second.metrics()
+        // Every namespace it counts freed was counted once before: created, or found at start.
+        #expect(metrics["netns_discovered_total"]! + metrics["netns_created_total"]! - metrics["netns_freed_total"]!
+                == metrics["netns_alive"]!)
+        #expect(metrics["netns_created_total"]! <= 3_000)
+        #expect(metrics["netns_tracer_events_lost_total"] == 0)
+        let alive = try second.namespaces().filter { $0.state == "alive" }
+        #expect(Set(alive.map(\.inum)).count == alive.count, "no namespace listed twice")
+        for holder in holders {
+            let inum = try #require(Host.netnsInode(pid: holder.processIdentifier))
+            #expect(alive.contains { $0.inum == inum }, "the held namespace \(inum) is alive")
+        }
+        #expect(alive.contains { $0.inum == Host.inode("/run/netns/\(name)") })
+        await second.stop()
+    }
+}
+}
