@@ -111,16 +111,11 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-enum tracked_state { TRACKED_ALIVE = 0, TRACKED_RELEASED = 1, TRACKED_TORN_DOWN = 2 };
-
-/* What the kernel side remembers about a namespace it follows, keyed by `struct net *`. */
-struct tracked_net {
-	__u64 cookie;
-	__u32 inum;
-	__u32 state;      /* enum tracked_state */
-	__s32 active;     /* last refcounts reported, to send REFS only on change */
-	__s32 passive;
-};
+/* What the kernel side remembers about a namespace it follows: bpf/netns_event.h. */
+#define TRACKED_ALIVE NETNS_TRACKED_ALIVE
+#define TRACKED_RELEASED NETNS_TRACKED_RELEASED
+#define TRACKED_TORN_DOWN NETNS_TRACKED_TORN_DOWN
+#define tracked_net netns_tracked
 
 /* The released namespaces not yet freed or torn down, with the cleanup batch tearing each
  * down (0 until one starts): the only ones a batch's start and end need to look at. */
@@ -288,6 +283,20 @@ static __always_inline void forget(__u64 key)
 	bpf_map_delete_elem(&dying, &key);
 }
 
+/* Reports a followed namespace whose creation event was lost, as found by a scan (its
+ * creator unknown), before anything else about it. False if that could not be sent either. */
+static __always_inline bool report_found(struct tracked_net *t, __u32 source)
+{
+	if (t->reported)
+		return true;
+	struct net_reading found = { .cookie = t->cookie, .inum = t->inum,
+				     .active = t->active, .passive = t->passive, .readable = true };
+	if (!emit(found_kind(), source, &found, 0))
+		return false;
+	t->reported = 1;
+	return true;
+}
+
 /*
  * Starts following a namespace that was just created (CREATED) or found (DISCOVERED).
  * If the same memory held an earlier namespace that we never saw freed, that one is gone:
@@ -305,6 +314,9 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 			return;                                    /* already followed */
 		struct net_reading gone = { .cookie = known->cookie, .inum = known->inum,
 					    .active = 0, .passive = 0 };
+		/* Its slot is taken now: what cannot be sent is left to the agent's
+		 * reconciliation (it sees the cookie gone from the map). */
+		report_found(known, source);
 		if (known->state == TRACKED_ALIVE)
 			emit(NETNS_EV_RELEASED, source, &gone, 0);
 		emit(NETNS_EV_FREED, source, &gone, 0);
@@ -313,11 +325,13 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 				 .active = r.active, .passive = r.passive };
 	if (r.active == 0)
 		t.state = TRACKED_RELEASED;
+	/* Sent first: if the ring buffer is full, the scans report it later (without its
+	 * creator), before anything else about it. */
+	t.reported = emit_for(kind, source, &r, 0, holder);
 	if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY) != 0)
 		count(NETNS_STAT_TRACKED_FULL);
 	else if (t.state == TRACKED_RELEASED)
 		join_dying(key);
-	emit_for(kind, source, &r, 0, holder);
 }
 
 /* Reports what copy_net_ns returned for a CLONE_NEWNET request: a new net, or an error. */
@@ -344,8 +358,8 @@ static __always_inline void release_net(struct net *net, __u32 source)
 	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
 
 	if (known) {
-		if (known->state == TRACKED_RELEASED)
-			return;
+		if (known->state == TRACKED_RELEASED || !known->reported)
+			return;                   /* a scan reports its creation, then this */
 		if (!emit(NETNS_EV_RELEASED, source, &r, 0))
 			return;                   /* the next scan retries */
 		known->state = TRACKED_RELEASED;
@@ -379,6 +393,8 @@ static __always_inline __u32 scan_source(const struct scan_ctx *ctx)
 static __always_inline bool report_gone(__u64 key, struct tracked_net *t, __u32 source)
 {
 	struct net_reading last = { .cookie = t->cookie, .inum = t->inum, .active = 0, .passive = 0 };
+	if (!report_found(t, source))
+		return false;
 	if (t->state == TRACKED_ALIVE) {
 		if (!emit(NETNS_EV_RELEASED, source, &last, 0))
 			return false;
@@ -406,6 +422,8 @@ static long scan_tracked_one(struct bpf_map *map, __u64 *key, struct tracked_net
 	struct net_reading r = read_net((struct net *)*key);
 	__u32 source = scan_source(ctx);
 
+	if (!report_found(t, source))
+		return 0;                         /* its creation first, at the next scan */
 	if (is_gone(&r, t)) {
 		report_gone(*key, t, source);
 		return 0;
@@ -447,7 +465,8 @@ static long scan_dying_one(struct bpf_map *map, __u64 *key, __u32 *batch, struct
 	if (ctx->purpose == SCAN_BATCH_START && *batch == 0)
 		*batch = ctx->batch;
 	if (ctx->purpose == SCAN_BATCH_END && *batch == ctx->batch) {
-		if (!emit(NETNS_EV_TORN_DOWN, NETNS_SRC_CLEANUP_END, &r, 0))
+		if (!report_found(t, NETNS_SRC_CLEANUP_END) ||
+		    !emit(NETNS_EV_TORN_DOWN, NETNS_SRC_CLEANUP_END, &r, 0))
 			return 0;
 		t->state = TRACKED_TORN_DOWN;
 		bpf_map_delete_elem(map, key);   /* a zombie now: refreshes watch for its free */

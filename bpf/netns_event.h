@@ -59,6 +59,9 @@ enum netns_event_source {
 	NETNS_SRC_DISCOVERY_LIST = 13,   /* found only on the kernel's namespace list */
 	NETNS_SRC_EXEC = 14,             /* first seen as the namespace of a task at exec */
 	NETNS_SRC_EXIT = 15,             /* first seen as the namespace of a task at exit */
+	/* Not from a hook: the agent saw events lost, compared its namespaces with the kernel
+	 * side's `tracked` map, and reports the release and free of those no longer followed. */
+	NETNS_SRC_RECONCILE = 16,
 };
 
 /* Refcount value meaning "could not be read". */
@@ -107,6 +110,24 @@ struct netns_config {
 	__u64 host_cookie;    /* the agent's own namespace: its holders are not reported */
 	__u32 baseline_done;  /* set after the first discovery pass: any namespace not followed
 			       * yet was created since, and is reported CREATED, not DISCOVERED */
+	__u32 reserved;
+};
+
+/* What the kernel side remembers of a namespace it follows (the `tracked` map, keyed by the
+ * `struct net *`). The agent reads it back to reconcile after lost events. */
+enum netns_tracked_state {
+	NETNS_TRACKED_ALIVE = 0,
+	NETNS_TRACKED_RELEASED = 1,
+	NETNS_TRACKED_TORN_DOWN = 2,
+};
+
+struct netns_tracked {
+	__u64 cookie;
+	__u32 inum;
+	__u32 state;      /* enum netns_tracked_state */
+	__s32 active;     /* last refcounts reported, to send REFS only on change */
+	__s32 passive;
+	__u32 reported;   /* 1 once its CREATED or DISCOVERED event was sent (scans retry it) */
 	__u32 reserved;
 };
 

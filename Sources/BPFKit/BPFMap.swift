@@ -9,7 +9,7 @@ public struct BPFMap: Sendable {
     public let fileDescriptor: Int32
 
     /// Writes `value` at `index` of an array map.
-    public func update<Value>(at index: UInt32, to value: Value) throws(BPFError) {
+    public func update<Value: BitwiseCopyable>(at index: UInt32, to value: Value) throws(BPFError) {
         var key = index
         var value = value
         try libbpfCall("write '\(name)'[\(index)]", bpf_map_update_elem(fileDescriptor, &key, &value, UInt64(BPF_ANY)))
@@ -25,4 +25,27 @@ public struct BPFMap: Sendable {
         return values.reduce(0, &+)
     }
 
+    /// Every value of a hash map keyed by `UInt64`, at most `limit` of them. Entries added
+    /// or deleted meanwhile may or may not be seen, and one may be seen twice (the kernel
+    /// restarts its walk when the previous key was deleted): the limit bounds the walk.
+    public func values<Value: BitwiseCopyable>(as _: Value.Type, limit: Int) throws(BPFError) -> [Value] {
+        var values: [Value] = []
+        var previous: UInt64 = 0
+        var next: UInt64 = 0
+        var first = true
+        let value = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Value>.size, alignment: MemoryLayout<Value>.alignment)
+        defer { value.deallocate() }
+        while values.count < limit {
+            let step = first ? bpf_map_get_next_key(fileDescriptor, nil, &next) : bpf_map_get_next_key(fileDescriptor, &previous, &next)
+            if step == -ENOENT { break }
+            try libbpfCall("walk '\(name)'", step)
+            first = false
+            previous = next
+            let found = bpf_map_lookup_elem(fileDescriptor, &next, value)
+            if found == -ENOENT { continue }  // deleted since the walk reached it
+            try libbpfCall("read '\(name)'", found)
+            values.append(value.load(as: Value.self))
+        }
+        return values
+    }
 }

@@ -138,9 +138,16 @@ public final class Agent: Service {
                 }
             }
             group.addTask { [configuration] in
+                var reconciledAfterLosses: UInt64 = 0
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.refreshInterval)
-                    Self.refresh(probes: probes, state: state, logger: logger)
+                    guard let statistics = Self.refresh(probes: probes, state: state, logger: logger) else { continue }
+                    if statistics.eventsLost > reconciledAfterLosses {
+                        await pump.catchUp()
+                        if Self.reconcile(probes: probes, state: state, statistics: statistics, logger: logger) {
+                            reconciledAfterLosses = statistics.eventsLost
+                        }
+                    }
                 }
             }
             group.addTask { [configuration] in
@@ -220,13 +227,39 @@ public final class Agent: Service {
         }
     }
 
-    private static func refresh(probes: ProbeSet, state: AgentState, logger: Logger) {
+    /// Re-reads refcounts and the kernel side's counters; nil if that failed.
+    private static func refresh(probes: ProbeSet, state: AgentState, logger: Logger) -> ProbeStatistics? {
         do {
             try probes.refresh()
             let statistics = try probes.statistics()
             state.update { $0.probeStatistics = statistics }
+            return statistics
         } catch {
             logger.warning("refresh failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// After lost events: every namespace the agent holds alive or dying that the kernel side
+    /// no longer follows was freed unseen. (Lost creations need nothing here: the kernel
+    /// side reports them at its next scan.) Returns false if it could not be done now.
+    private static func reconcile(probes: ProbeSet, state: AgentState, statistics: ProbeStatistics, logger: Logger) -> Bool {
+        guard statistics.trackedMapFull == 0 else {
+            logger.warning("events were lost, but the kernel side's map has been full: cannot tell freed namespaces from untracked ones; raise --max-namespaces")
+            return true
+        }
+        do {
+            let followed = try probes.followedCookies()
+            let now = ClockMapping.monotonicNow()
+            let events = state.snapshot().aggregator.reconciliation(followed: followed, at: now, settledBefore: now - 1_000_000_000)
+            state.ingest(events, decodeErrors: 0)
+            logger.warning("events were lost; reconciled with the kernel side", metadata: [
+                "lost": "\(statistics.eventsLost)", "freedUnseen": "\(events.count { $0.kind == .freed })",
+            ])
+            return true
+        } catch {
+            logger.warning("reconciliation failed", metadata: ["error": "\(error)"])
+            return false
         }
     }
 }

@@ -57,6 +57,8 @@ public enum MetricsExposition {
                                 ("dying_set_full", statistics.dyingSetFull)] {
             text.sample("netns_tracer_bpf_errors_total", labels: [("reason", reason)], value)
         }
+        text.counter("netns_tracer_reconciled_total", "Namespaces found freed by a reconciliation with the kernel side after lost events.",
+                     counters.reconciled)
         text.counter("netns_tracer_history_evictions_total", "Freed namespaces dropped from the kept history.", counters.historyEvictions)
         text.counter("netns_tracer_discovery_passes_total", "Discovery and holder scans over existing namespaces.", snapshot.discoveryPasses)
         text.counter("netns_tracer_recording_errors_total", "Entries that could not be written to the recording file.", snapshot.recordingErrors)

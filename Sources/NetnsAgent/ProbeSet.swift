@@ -51,6 +51,8 @@ public final class ProbeSet: @unchecked Sendable {
     public let events: BPFMap
     private let stats: BPFMap
     private let config: BPFMap
+    private let tracked: BPFMap
+    private let trackedCapacity: Int
     private var settings = netns_config()
 
     /// Loads and attaches one probe set.
@@ -79,6 +81,8 @@ public final class ProbeSet: @unchecked Sendable {
             self.events = try object.map(named: "events")
             self.stats = try object.map(named: "stats")
             self.config = try object.map(named: "config")
+            self.tracked = try object.map(named: "tracked")
+            self.trackedCapacity = Int(limits.trackedNamespaces)
             self.settings.host_cookie = limits.hostCookie
             try config.update(at: 0, to: settings)
         } catch {
@@ -113,6 +117,12 @@ public final class ProbeSet: @unchecked Sendable {
             let files = try fileDiscovery.iterate()
             return KernelHolder.decode(tasks.output) + KernelHolder.decode(files.output)
         }
+    }
+
+    /// The cookies of every namespace the kernel side follows now (alive, dying, or torn down
+    /// and not yet freed): what the agent's view is reconciled with after lost events.
+    public func followedCookies() throws(BPFError) -> Set<UInt64> {
+        Set(try tracked.values(as: netns_tracked.self, limit: 2 * trackedCapacity).map(\.cookie))
     }
 
     /// The kernel side's failure counters.

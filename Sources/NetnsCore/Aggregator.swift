@@ -43,6 +43,8 @@ public struct Aggregator: Sendable {
         public var historyEvictions: UInt64 = 0
         /// Holder scans applied.
         public var holderScans: UInt64 = 0
+        /// Namespaces reported freed by a reconciliation, their own events having been lost.
+        public var reconciled: UInt64 = 0
     }
 
     /// The limits this aggregator keeps to.
@@ -102,6 +104,23 @@ public struct Aggregator: Sendable {
         }
     }
 
+    /// The events that bring this aggregator in line with the kernel side after events were
+    /// lost: every namespace it holds alive or dying that the kernel no longer follows
+    /// (`followed`, by cookie) was freed unseen, and gets a release (if it was alive) and a
+    /// free at `timestamp`. Namespaces first seen after `settledBefore` are left alone: the
+    /// kernel side may not have recorded them yet.
+    public func reconciliation(followed: Set<UInt64>, at timestamp: UInt64, settledBefore: UInt64) -> [NetnsEvent] {
+        namespaces.values.flatMap { record -> [NetnsEvent] in
+            guard record.state != .freed, !followed.contains(record.cookie),
+                  (record.firstSeenAt ?? record.releasedAt ?? 0) < settledBefore else { return [] }
+            let kinds: [NetnsEvent.Kind] = record.state == .alive ? [.released, .freed] : [.freed]
+            return kinds.map { kind in
+                NetnsEvent(kind: kind, timestamp: timestamp, cookie: record.cookie, inum: record.inum,
+                           source: NETNS_SRC_RECONCILE.rawValue)
+            }
+        }
+    }
+
     /// Applies a batch of events in order.
     public mutating func apply<Events: Sequence<NetnsEvent>>(_ events: Events) {
         for event in events { apply(event) }
@@ -150,6 +169,7 @@ public struct Aggregator: Sendable {
         counters.discovered += change.discovered ? 1 : 0
         counters.released += change.released ? 1 : 0
         counters.freed += change.freed ? 1 : 0
+        counters.reconciled += change.freed && event.source == NETNS_SRC_RECONCILE.rawValue ? 1 : 0
         if let lifetime = change.lifetime { lifetimes.observe(lifetime) }
         guard change.before != change.after else { return }
         if let before = change.before { adjustCount(before, by: -1) }
@@ -181,8 +201,9 @@ public struct Aggregator: Sendable {
         case .created where record.createdAt == nil:
             change.created = true
             record.createdAt = event.timestamp
-            // Found on the kernel's list, a namespace's creator is not known.
-            record.creator = event.source == NETNS_SRC_DISCOVERY_LIST.rawValue ? nil : event.task
+            // Found by a scan (its creation event lost, or only on the kernel's list), a
+            // namespace's creator is not known: the task is whoever ran the scan.
+            record.creator = event.namesCreator ? event.task : nil
         case .discovered where record.createdAt == nil && record.discoveredAt == nil:
             change.discovered = true
             record.discoveredAt = event.timestamp

@@ -51,6 +51,19 @@ public struct NetnsEvent: Sendable, Hashable {
     public var source: UInt32
 
     /// Creates an event; the defaults suit tests and replays that care about few fields.
+    /// Whether `task` is the task that made the namespace: false for events of scans (a
+    /// refresh, a cleanup batch, a walk of the kernel's list, a reconciliation), where it is
+    /// whoever ran the scan.
+    public var namesCreator: Bool {
+        switch source {
+        case NETNS_SRC_REFRESH.rawValue, NETNS_SRC_CLEANUP_START.rawValue, NETNS_SRC_CLEANUP_END.rawValue,
+             NETNS_SRC_DISCOVERY_LIST.rawValue, NETNS_SRC_RECONCILE.rawValue:
+            false
+        default:
+            true
+        }
+    }
+
     public init(
         kind: Kind, timestamp: UInt64, cookie: UInt64 = 0, inum: UInt32 = 0,
         refs: RefCounts? = nil, task: TaskIdentity = .init(), result: Int32 = 0, source: UInt32 = 0

@@ -15,7 +15,7 @@ struct ProbeOptions: ParsableArguments {
     @Option(help: "Seconds between scans of what holds each namespace (tasks, mounts, fds, sockets).")
     var holderScanInterval: Double = 10
 
-    @Option(help: "Ring buffer size in KiB (a power of two).")
+    @Option(name: .customLong("ring-buffer-kib"), help: "Ring buffer size in KiB (a power of two).")
     var ringBufferKiB: UInt32 = 4096
 
     @Option(help: "Namespaces the kernel side can follow at once (alive and dying).")

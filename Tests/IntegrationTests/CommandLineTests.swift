@@ -77,16 +77,21 @@ struct CommandLineTests {
         }
     }
 
-    @Test("bad arguments are refused before anything is loaded", arguments: [
-        ["run", "--listen", "nowhere:99999"],
-        ["run", "--probes", "magic"],
-        ["run", "--ring-buffer-kib", "3"],
-        ["list", "--agent", "ftp://x"],
+    @Test("bad arguments are refused before anything is loaded, each with its own reason", arguments: [
+        (["run", "--listen", "nowhere:99999"], "--listen"),
+        (["run", "--probes", "magic"], "magic"),
+        (["run", "--ring-buffer-kib", "3"], "--ring-buffer-kib must be a power of two"),
+        (["run", "--max-namespaces", "1"], "--max-namespaces must be"),
+        (["run", "--http-request-timeout", "0"], "--http-request-timeout must be"),
+        (["run", "--no-http"], "--no-http leaves nothing to export"),
+        (["run", "--cgroup-root", "/nonexistent"], "--cgroup-root /nonexistent is not a directory"),
+        (["list", "--agent", "ftp://x"], "ftp://x"),
     ])
-    func badArguments(arguments: [String]) throws {
+    func badArguments(arguments: [String], reason: String) throws {
         let result = try runTracer(arguments)
         #expect(result.status != 0)
-        #expect(!result.output.isEmpty)
+        #expect(result.output.contains(reason), "\(result.output)")
+        #expect(!result.output.contains("Unknown option"), "every documented option exists: \(result.output)")
     }
 }
 }

@@ -99,3 +99,22 @@ struct StressTests {
     }
 }
 }
+
+extension RealKernel.StressTests {
+    @Test("a ring buffer too small for the churn overflows; the agent reconciles and every count is exact again")
+    func overflowReconciled() async throws {
+        let agent = try await RunningAgent(arguments: ["--ring-buffer-kib", "4"])
+        let before = try agent.metrics()
+        try Self.churn(processes: 2, each: 3_000)
+        try await eventually("the counts settle after the losses", timeout: .seconds(60)) {
+            let now = try agent.metrics()
+            return now["netns_freed_total"] == 6_000 && now["netns_dying"] == 0 && now["netns_alive"] == before["netns_alive"]
+        }
+        let after = try agent.metrics()
+        #expect(after["netns_tracer_events_lost_total"]! > 100, "the ring buffer overflowed: \(after["netns_tracer_events_lost_total"]!) lost")
+        #expect(after["netns_created_total"] == 6_000, "creations whose events were lost are reported by the next scan")
+        #expect(after["netns_released_total"] == 6_000)
+        #expect(after["netns_discovered_total"] == before["netns_discovered_total"])
+        await agent.stop()
+    }
+}

@@ -1,3 +1,4 @@
+import CNetnsEvent
 import Testing
 @testable import NetnsCore
 
@@ -217,5 +218,47 @@ func permutations<Element>(of elements: [Element]) -> [[Element]] {
         var rest = elements
         let first = rest.remove(at: index)
         return permutations(of: rest).map { [first] + $0 }
+    }
+}
+
+@Suite("Reconciliation after lost events")
+struct ReconciliationTests {
+    static let second: UInt64 = 1_000_000_000
+
+    @Test("namespaces the kernel no longer follows are released and freed once; the rest are left alone")
+    func reconcile() {
+        var aggregator = Aggregator()
+        aggregator.apply([
+            NetnsEvent(kind: .created, timestamp: 1 * Self.second, cookie: 1, inum: 10),   // still followed
+            NetnsEvent(kind: .created, timestamp: 1 * Self.second, cookie: 2, inum: 20),   // freed unseen
+            NetnsEvent(kind: .created, timestamp: 1 * Self.second, cookie: 3, inum: 30),
+            NetnsEvent(kind: .released, timestamp: 2 * Self.second, cookie: 3, inum: 30),  // dying, freed unseen
+            NetnsEvent(kind: .created, timestamp: 9 * Self.second, cookie: 4, inum: 40),   // too new to judge
+        ])
+        let events = aggregator.reconciliation(followed: [1], at: 10 * Self.second, settledBefore: 9 * Self.second)
+        #expect(events.map(\.cookie) == [2, 2, 3])
+        #expect(events.map(\.kind) == [.released, .freed, .freed])
+        #expect(events.allSatisfy { $0.source == NETNS_SRC_RECONCILE.rawValue && $0.timestamp == 10 * Self.second })
+        aggregator.apply(events)
+        #expect(aggregator.count(.alive) == 2)
+        #expect(aggregator.count(.dying) == 0)
+        #expect(aggregator.counters.freed == 2)
+        #expect(aggregator.counters.reconciled == 2)
+        // The real free, arriving late, changes nothing.
+        aggregator.apply(NetnsEvent(kind: .freed, timestamp: 11 * Self.second, cookie: 2, inum: 20))
+        #expect(aggregator.counters.freed == 2)
+        #expect(aggregator.reconciliation(followed: [1, 4], at: 12 * Self.second, settledBefore: 12 * Self.second).isEmpty)
+    }
+
+    @Test("a creation reported by a scan names no creator: the task is the scanner")
+    func scanCreationHasNoCreator() {
+        var aggregator = Aggregator()
+        aggregator.apply(NetnsEvent(kind: .created, timestamp: 1, cookie: 7, inum: 70,
+                                    task: TaskIdentity(pid: 99, comm: "kworker/u4:1"), source: NETNS_SRC_CLEANUP_START.rawValue))
+        aggregator.apply(NetnsEvent(kind: .created, timestamp: 1, cookie: 8, inum: 80,
+                                    task: TaskIdentity(pid: 42, comm: "unshare"), source: NETNS_SRC_UNSHARE.rawValue))
+        #expect(aggregator.namespaces[7]?.creator == nil)
+        #expect(aggregator.namespaces[8]?.creator?.comm == "unshare")
+        #expect(aggregator.counters.created == 2)
     }
 }
