@@ -325,13 +325,21 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 				 .active = r.active, .passive = r.passive };
 	if (r.active == 0)
 		t.state = TRACKED_RELEASED;
-	/* Sent first: if the ring buffer is full, the scans report it later (without its
-	 * creator), before anything else about it. */
-	t.reported = emit_for(kind, source, &r, 0, holder);
-	if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY) != 0)
+	/* Followed first: a namespace that cannot be followed is counted, not reported (its end
+	 * would never be seen, and it would stay alive in the agent's eyes forever). */
+	if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY) != 0) {
 		count(NETNS_STAT_TRACKED_FULL);
-	else if (t.state == TRACKED_RELEASED)
+		return;
+	}
+	if (t.state == TRACKED_RELEASED)
 		join_dying(key);
+	/* If the ring buffer is full, the scans report it later (without its creator), before
+	 * anything else about it. */
+	if (emit_for(kind, source, &r, 0, holder)) {
+		struct tracked_net *stored = bpf_map_lookup_elem(&tracked, &key);
+		if (stored && stored->cookie == r.cookie)
+			stored->reported = 1;
+	}
 }
 
 /* Reports what copy_net_ns returned for a CLONE_NEWNET request: a new net, or an error. */

@@ -13,11 +13,16 @@ public struct Aggregator: Sendable {
         public var freedHistory: Int
         /// How many setup results to hold for namespaces whose creation is not seen yet.
         public var pendingSetups: Int
+        /// How many alive and dying namespaces to hold; events about a new one beyond that are
+        /// dropped and counted (the kernel side follows at most as many, so this is reached
+        /// only through namespaces it could not follow).
+        public var liveNamespaces: Int
 
         /// Creates limits.
-        public init(freedHistory: Int = 1024, pendingSetups: Int = 1024) {
+        public init(freedHistory: Int = 1024, pendingSetups: Int = 1024, liveNamespaces: Int = 1 << 20) {
             self.freedHistory = freedHistory
             self.pendingSetups = pendingSetups
+            self.liveNamespaces = liveNamespaces
         }
     }
 
@@ -45,6 +50,8 @@ public struct Aggregator: Sendable {
         public var holderScans: UInt64 = 0
         /// Namespaces reported freed by a reconciliation, their own events having been lost.
         public var reconciled: UInt64 = 0
+        /// Events about a new namespace dropped because `Limits.liveNamespaces` were held.
+        public var capacityDrops: UInt64 = 0
     }
 
     /// The limits this aggregator keeps to.
@@ -159,6 +166,10 @@ public struct Aggregator: Sendable {
             return  // a reading of a namespace already dropped from history
         default:
             break
+        }
+        if stateCounts.alive + stateCounts.dying >= limits.liveNamespaces, namespaces.position(of: event.cookie) == nil {
+            counters.capacityDrops += 1
+            return
         }
         let pendingSetup = pendingSetups.isEmpty ? nil : pendingSetups.removeValue(forKey: event.cookie)
         // One lookup: the record is changed where it lies (inserted first if new).

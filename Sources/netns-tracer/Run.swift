@@ -145,6 +145,9 @@ struct Run: AsyncParsableCommand {
         probeOptions.apply(to: &configuration)
         configuration.leakThresholds = leakOptions.thresholds
         configuration.aggregatorLimits.freedHistory = freedHistory
+        // Twice what the kernel side follows: room for namespaces seen released or freed
+        // without having been followed, bounded all the same.
+        configuration.aggregatorLimits.liveNamespaces = 2 * Int(probeOptions.maxNamespaces)
         configuration.leakSeriesLimit = leakSeriesLimit
         configuration.textfilePath = textfile
         configuration.textfileInterval = .milliseconds(Int64(textfileInterval * 1000))

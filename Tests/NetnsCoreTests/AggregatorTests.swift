@@ -262,3 +262,24 @@ struct ReconciliationTests {
         #expect(aggregator.counters.created == 2)
     }
 }
+
+@Suite("Bounded memory")
+struct BoundedMemoryTests {
+    @Test("beyond the live-namespace cap, new namespaces are dropped and counted; known ones still change")
+    func liveCap() {
+        var aggregator = Aggregator(limits: .init(freedHistory: 2, liveNamespaces: 3))
+        aggregator.apply((1...5).map { NetnsEvent(kind: .created, timestamp: $0, cookie: $0, inum: UInt32($0)) })
+        #expect(aggregator.count(.alive) == 3)
+        #expect(aggregator.counters.capacityDrops == 2)
+        #expect(aggregator.namespaces[4] == nil)
+        aggregator.apply(NetnsEvent(kind: .freed, timestamp: 10, cookie: 1, inum: 1))
+        #expect(aggregator.count(.alive) == 2)
+        aggregator.apply(NetnsEvent(kind: .created, timestamp: 11, cookie: 6, inum: 6))
+        #expect(aggregator.count(.alive) == 3, "a freed slot takes a new namespace")
+        // History is capped apart: freed records beyond it are evicted, oldest first.
+        aggregator.apply((2...3).map { NetnsEvent(kind: .freed, timestamp: 20 + $0, cookie: $0, inum: UInt32($0)) })
+        #expect(aggregator.count(.freed) == 2)
+        #expect(aggregator.counters.historyEvictions == 1)
+        #expect(aggregator.namespaces[1] == nil)
+    }
+}
