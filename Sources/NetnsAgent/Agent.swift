@@ -100,6 +100,9 @@ public final class Agent: Service {
             throw AgentStartError.noProbeSet(error)
         }
         logger.info("probes attached", metadata: ["mode": "\(probes.kind)"])
+        if probes.kind == .tracepoint, !limits.syscallHooks {
+            logger.notice("tracepoint set without syscall hooks: failed creations are not counted, and namespaces entered and left by setns (ip netns add, CNI) show no creator; --syscall-hooks adds both, for a few percent of syscall-heavy work")
+        }
         state.update { $0.probeSet = probes.kind }
 
         let pump = try EventPump(probes: probes, state: state, cgroupRoot: configuration.cgroupRoot) { error in

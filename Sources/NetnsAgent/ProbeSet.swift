@@ -13,9 +13,10 @@ public struct ProbeLimits: Sendable, Hashable {
     public var trackedNamespaces: UInt32
     /// The agent's own namespace: the discovery iterators do not list its holders.
     public var hostCookie: UInt64 = 0
-    /// Whether the tracepoint set also hooks unshare/clone/clone3 exits (exact unshare times
-    /// and failed creations, at the cost of tracing every syscall on the host).
-    public var syscallHooks = true
+    /// Whether the tracepoint set also hooks unshare/clone/clone3 exits (failed creations and
+    /// the creators of namespaces entered and left, at the cost of tracing every syscall on
+    /// the host: off unless asked for).
+    public var syscallHooks = false
 
     /// Creates limits; the defaults hold about 50,000 events and 16 Ki namespaces (the kernel
     /// side scans its map at every cleanup batch: its size is a cost, not just a cap).

@@ -16,11 +16,14 @@ final class RunningAgent {
     }
 
     /// Starts the agent, under `wrapper` (a command that runs the rest of its arguments) if
-    /// given, and waits until it serves.
-    init(arguments: [String] = [], wrapper: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    /// given, and waits until it serves. The tests see everything the tracepoint set can
+    /// report, syscall hooks included, unless `syscallHooks` says otherwise (nil: the default).
+    init(arguments: [String] = [], wrapper: [String] = [], syscallHooks: Bool? = true,
+         sourceLocation: SourceLocation = #_sourceLocation) async throws {
         try requireRoot(sourceLocation: sourceLocation)
         port = try freeLoopbackPort()
-        let command = ["run", "--listen", "127.0.0.1:\(port)", "--refresh-interval", "0.5"] + arguments
+        let hooks = syscallHooks.map { [$0 ? "--syscall-hooks" : "--no-syscall-hooks"] } ?? []
+        let command = ["run", "--listen", "127.0.0.1:\(port)", "--refresh-interval", "0.5"] + hooks + arguments
         if wrapper.isEmpty {
             process.executableURL = Self.executable
             process.arguments = command
