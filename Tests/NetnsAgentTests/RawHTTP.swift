@@ -5,31 +5,9 @@ enum RawHTTP {
     struct Failure: Error { var reason: String }
 
     static func exchange(port: Int, _ request: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(reason: "socket") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw Failure(reason: "connect") }
-        var bytes = Array(request.utf8)
-        guard send(fd, &bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw Failure(reason: "send") }
-        var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = recv(fd, &chunk, chunk.count, 0)
-            guard count > 0 else { break }
-            response.append(contentsOf: chunk.prefix(count))
-        }
-        return String(decoding: response, as: UTF8.self)
+        let connection = try RawConnection(port: port)
+        guard connection.send(request) else { throw Failure(reason: "send") }
+        return connection.readAll()
     }
 }
 
