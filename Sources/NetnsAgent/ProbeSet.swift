@@ -60,6 +60,11 @@ public final class ProbeSet: @unchecked Sendable {
     public init(kind: ProbeSetKind, limits: ProbeLimits) throws(ProbeSetError) {
         self.kind = kind
         do throws(BPFError) {
+            // Loading and verifying a whole set only to learn the kernel cannot attach it costs
+            // a few hundred milliseconds of start-up: ask first where it is cheap to.
+            if kind == .kprobe, !Self.kernelHasKprobes() {
+                throw BPFError(operation: "find kprobe support (no kprobe PMU under /sys/bus/event_source/devices, no kprobe_events in tracefs)", code: EOPNOTSUPP)
+            }
             guard let base64 = EmbeddedBPFObjects.base64ByName[kind.rawValue],
                   let elf = Data(base64Encoded: base64)
             else { throw BPFError(operation: "find embedded object '\(kind)'", code: ENOENT) }
@@ -89,6 +94,14 @@ public final class ProbeSet: @unchecked Sendable {
         } catch {
             throw ProbeSetError(kind: kind, underlying: error)
         }
+    }
+
+    /// Whether the kernel can attach kprobes: through the kprobe PMU (what libbpf uses) or
+    /// the legacy kprobe_events file.
+    static func kernelHasKprobes() -> Bool {
+        let places = ["/sys/bus/event_source/devices/kprobe/type", "/sys/kernel/tracing/kprobe_events",
+                      "/sys/kernel/debug/tracing/kprobe_events"]
+        return places.contains { (path: String) in access(path, F_OK) == 0 }
     }
 
     /// Iterators and `refresh` run on demand; every other program has a hook to attach to.
