@@ -113,19 +113,33 @@ struct HTTPExporterTests {
         }
     }
 
-    @Test("oversized headers get 400 and oversized bodies 413, then the server serves the next client", arguments: [
-        ("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 200_000) + "\r\n\r\n", "HTTP/1.1 400"),
-        ("PUT /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n" + String(repeating: "b", count: 300_000), "HTTP/1.1 413"),
-        ("GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 400"),
-        ("GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 404"),
-        ("BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 4"),
-    ])
-    func badRequests(request: String, status: String) async throws {
+    /// A request built to be refused, named briefly (the test log shows the name, not the bytes).
+    struct BadRequest: Sendable, CustomTestStringConvertible {
+        var testDescription: String
+        var bytes: String
+        var status: String
+
+        static let all = [
+            BadRequest(testDescription: "200 KB header", bytes: "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: "
+                           + String(repeating: "a", count: 200_000) + "\r\n\r\n", status: "HTTP/1.1 400"),
+            BadRequest(testDescription: "300 KB body", bytes: "PUT /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"
+                           + String(repeating: "b", count: 300_000), status: "HTTP/1.1 413"),
+            BadRequest(testDescription: "bad chunk size", bytes: "GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                       status: "HTTP/1.1 400"),
+            BadRequest(testDescription: "path traversal", bytes: "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       status: "HTTP/1.1 404"),
+            BadRequest(testDescription: "unknown method", bytes: "BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       status: "HTTP/1.1 4"),
+        ]
+    }
+
+    @Test("oversized, malformed and unknown requests are refused, then the server serves the next client", arguments: BadRequest.all)
+    func badRequests(request: BadRequest) async throws {
         try await withExporter { port in
             let connection = try RawConnection(port: port)
-            connection.send(request)
+            connection.send(request.bytes)
             let response = connection.readAll()
-            #expect(response.hasPrefix(status), "\(response.prefix(80))")
+            #expect(response.hasPrefix(request.status), "\(response.prefix(80))")
             #expect(try RawHTTP.exchange(port: port, Self.get).hasPrefix("HTTP/1.1 200"))
         }
     }
