@@ -19,6 +19,8 @@ let package = Package(
         .systemLibrary(name: "CNetnsEvent", path: "Sources/CNetnsEvent"),
         // libbpf, libelf and zlib from the system (Debian: libbpf-dev libelf-dev zlib1g-dev).
         .systemLibrary(name: "CLibBPF", path: "Sources/CLibBPF"),
+        // capset(2) and prctl(2), which Swift cannot call itself (they are variadic).
+        .systemLibrary(name: "CPrivileges", path: "Sources/CPrivileges"),
 
         // Pure: events in, namespace lifetimes and metrics out. No I/O, no clock.
         .target(name: "NetnsCore", dependencies: ["CNetnsEvent"]),
@@ -35,7 +37,7 @@ let package = Package(
         .target(
             name: "NetnsAgent",
             dependencies: [
-                "NetnsCore", "BPFKit", "BPFObjects", "CNetnsEvent",
+                "NetnsCore", "BPFKit", "BPFObjects", "CNetnsEvent", "CPrivileges",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

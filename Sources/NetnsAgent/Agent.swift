@@ -64,7 +64,25 @@ public final class Agent: Service {
         self.onReady = onReady
     }
 
-    public func run() async throws {
+    /// What `prepare()` set up: the probes attached and the first inventory taken.
+    private struct Prepared: Sendable {
+        var probes: ProbeSet
+        var state: AgentState
+        var scanner: HolderScanner
+        var clock: ClockMapping
+        var textfile: TextfileWriter?
+    }
+
+    private let prepared = Mutex<Prepared?>(nil)
+
+    /// The privileged part of start-up: checks the host, attaches the probes, takes the first
+    /// inventory of existing namespaces, then gives up every capability no longer needed.
+    ///
+    /// Call it while the process has a single thread (before anything starts a task, an
+    /// event loop or a dispatch queue), so that the capabilities dropped are dropped for every
+    /// thread to come; `run()` calls it if it was not, and the drop is then skipped (and said).
+    public func prepare() throws {
+        guard prepared.withLock({ $0 == nil }) else { return }
         try Preflight.check()
         for limitation in Preflight.reducedVisibility() { logger.warning("\(limitation)") }
         if !Preflight.ensureTracefs() {
@@ -86,7 +104,6 @@ public final class Agent: Service {
         let state = AgentState(
             aggregator: Aggregator(limits: configuration.aggregatorLimits, leakThresholds: configuration.leakThresholds),
             recorder: recorder)
-        let exporter = configuration.serve ? try await startExporter(state: state, clock: clock) : nil
 
         var limits = configuration.probeLimits
         limits.hostCookie = HolderScanner.ownNamespaceCookie() ?? 0
@@ -96,7 +113,6 @@ public final class Agent: Service {
                 logger.notice("skipping probe set", metadata: ["reason": "\(failure)"])
             }
         } catch {
-            await exporter?.stop()
             throw AgentStartError.noProbeSet(error)
         }
         logger.info("probes attached", metadata: ["mode": "\(probes.kind)"])
@@ -105,21 +121,56 @@ public final class Agent: Service {
         }
         state.update { $0.probeSet = probes.kind }
 
-        let pump = try EventPump(probes: probes, state: state, cgroupRoot: configuration.cgroupRoot) { error in
-            logger.error("ring buffer reader stopped", metadata: ["error": "\(error)"])
-        }
+        // The inventory's events wait in the ring buffer until `run()` starts reading it.
         let scanner = HolderScanner(probes: probes, state: state, hostCookie: limits.hostCookie)
         do {
-            try scanner.scan()
+            try scanner.scan(openingPins: true)
             try probes.refresh()
             try probes.finishBaseline()
-            await pump.catchUp()
         } catch {
-            await pump.stop()
             probes.detach()
-            await exporter?.stop()
             throw AgentStartError.discovery("\(error)")
         }
+        dropPrivileges(state: state)
+        prepared.withLock { $0 = Prepared(probes: probes, state: state, scanner: scanner, clock: clock, textfile: textfile) }
+    }
+
+    private func dropPrivileges(state: AgentState) {
+        let lowPort = configuration.serve && configuration.listenPort > 0 && configuration.listenPort < 1024
+        do {
+            let outcome = try PrivilegeDrop.apply(alsoKeeping: lowPort ? [PrivilegeDrop.netBindService] : [])
+            state.update { $0.capabilities = outcome.effective }
+            logger.info("capabilities dropped", metadata: [
+                "kept": "\(Preflight.capabilityNames(outcome.effective).joined(separator: ","))",
+                "boundingSetReduced": "\(outcome.boundingSetReduced)",
+            ])
+        } catch {
+            logger.warning("capabilities not dropped", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    public func run() async throws {
+        try prepare()
+        guard let prepared = prepared.withLock({ $0 }) else { return }
+        let (probes, state, scanner, clock, textfile) = (prepared.probes, prepared.state, prepared.scanner, prepared.clock, prepared.textfile)
+        let logger = self.logger
+        let exporter: HTTPExporter?
+        let pump: EventPump
+        do {
+            exporter = configuration.serve ? try await startExporter(state: state, clock: clock) : nil
+            do {
+                pump = try EventPump(probes: probes, state: state, cgroupRoot: configuration.cgroupRoot) { error in
+                    logger.error("ring buffer reader stopped", metadata: ["error": "\(error)"])
+                }
+            } catch {
+                await exporter?.stop()
+                throw AgentStartError.discovery("cannot read the ring buffer: \(error)")
+            }
+        } catch {
+            probes.detach()
+            throw error
+        }
+        await pump.catchUp()
         ready.store(true, ordering: .releasing)
         let snapshot = state.snapshot()
         logger.info(configuration.serve ? "serving" : "recording", metadata: [

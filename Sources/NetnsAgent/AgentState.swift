@@ -25,6 +25,8 @@ public final class AgentState: Sendable {
         public var recordingErrors: UInt64 = 0
         /// Failed writes of the `--textfile` output.
         public var textfileErrors: UInt64 = 0
+        /// The capabilities kept after start-up (bit N = capability N), or nil if not dropped.
+        public var capabilities: UInt64?
         /// What the HTTP server refused, as of the rendering.
         public var httpRefusals = HTTPRefusals()
 

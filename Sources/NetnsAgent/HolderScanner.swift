@@ -20,10 +20,13 @@ public final class HolderScanner: Sendable {
         self.hostCookie = hostCookie
     }
 
-    /// Runs one scan and applies it.
-    public func scan() throws {
+    /// Runs one scan and applies it. The start-up inventory opens every bind-mounted
+    /// namespace for the length of the scan, so that the file iterator finds those pinned
+    /// before the agent started; later scans only read mountinfo (the kernel side follows
+    /// every namespace created since, and an open pin would make a plain `umount` fail).
+    public func scan(openingPins: Bool = false) throws {
         let started = ClockMapping.monotonicNow()
-        let pins = NamespacePins()
+        let pins = NamespacePins(opening: openingPins)
         defer { pins.close() }
         let kernelHolders = try probes.discover(holding: pins)
         state.apply(Self.holderScan(

@@ -75,6 +75,8 @@ public enum MetricsExposition {
                                 ("bad_request", snapshot.httpRefusals.badRequest)] {
             text.sample("netns_tracer_http_refused_total", labels: [("reason", reason)], value)
         }
+        text.gauge("netns_tracer_capabilities_dropped", "1 once the agent has given up every capability but CAP_BPF and CAP_SYS_PTRACE after start-up.",
+                   snapshot.capabilities == nil ? 0 : 1)
         text.counter("netns_tracer_textfile_errors_total", "Failed writes of the --textfile output.", snapshot.textfileErrors)
         return text.finish()
     }

@@ -21,11 +21,13 @@ public final class NamespacePins: @unchecked Sendable {
     public let mounts: [Mount]
     private var descriptors: [Int32]
 
-    /// Opens every network namespace bind mount visible through `/proc`.
-    public init(procRoot: String = "/proc") {
+    /// Lists every network namespace bind mount visible through `/proc`, and opens them if
+    /// `opening` (only the start-up inventory needs that: an open pin makes a concurrent
+    /// `umount` without MNT_DETACH fail with EBUSY, so the agent must not hold them later).
+    public init(procRoot: String = "/proc", opening: Bool = true) {
         var descriptors: [Int32] = []
         let found = Self.namespaceMounts(procRoot: procRoot)
-        for (_, reachablePath) in found {
+        for (_, reachablePath) in found where opening {
             let fd = open(reachablePath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
             if fd >= 0 { descriptors.append(fd) }  // else gone since it was listed
         }

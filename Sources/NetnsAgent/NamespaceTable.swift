@@ -69,6 +69,8 @@ public enum NamespaceTable {
             if let task = namespace.creator {
                 let container = task.container.map { " " + ($0.id.map { String($0.prefix(12)) } ?? $0.podUid.map { "pod \($0)" } ?? $0.runtime) } ?? ""
                 creator = "\(task.comm)[\(task.pid)]\(container)"
+            } else if namespace.createdAt != nil {
+                creator = "(unknown)"  // found by a scan after start-up: entered by setns, or its event lost
             } else if namespace.discoveredBy == "kernel-list" {
                 creator = "(before agent; kernel only)"
             } else {

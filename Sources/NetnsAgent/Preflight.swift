@@ -65,6 +65,12 @@ public enum Preflight {
         return mount("nodev", path, "tracefs", 0, nil) == 0
     }
 
+    /// Names of the capabilities in `mask` that the agent knows by name, lowest first.
+    public static func capabilityNames(_ mask: UInt64) -> [String] {
+        let names = [10: "CAP_NET_BIND_SERVICE", 19: "CAP_SYS_PTRACE", 21: "CAP_SYS_ADMIN", 38: "CAP_PERFMON", 39: "CAP_BPF"]
+        return (0..<64).filter { mask & (1 << UInt64($0)) != 0 }.map { names[$0] ?? "cap_\($0)" }
+    }
+
     /// The set of effective capability numbers, from `CapEff` in /proc/self/status.
     static func effectiveCapabilities(fromStatus status: String) -> Set<Int>? {
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),

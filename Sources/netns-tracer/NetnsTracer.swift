@@ -3,9 +3,10 @@ import Logging
 import NetnsAgent
 import ServiceLifecycle
 
-/// The `netns-tracer` command line.
+/// The `netns-tracer` command line. Synchronous on purpose: `run` and `record` attach the
+/// probes and drop capabilities before any other thread exists (see `runAgent`).
 @main
-struct NetnsTracer: AsyncParsableCommand {
+struct NetnsTracer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netns-tracer",
         abstract: "Trace the lifecycle of Linux network namespaces with BPF and export it as metrics.",

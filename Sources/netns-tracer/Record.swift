@@ -3,7 +3,7 @@ import NetnsAgent
 
 /// `netns-tracer record FILE`: write the live event stream, with the discovery snapshot and
 /// every holder scan, to a file that `replay` reads back.
-struct Record: AsyncParsableCommand {
+struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record the live event stream (with discovery and holder scans) to FILE until SIGINT, SIGTERM or --duration."
     )
@@ -20,12 +20,12 @@ struct Record: AsyncParsableCommand {
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
     }
 
-    func run() async throws {
+    func run() throws {
         var configuration = AgentConfiguration()
         configuration.serve = false
         configuration.recordPath = file
         probeOptions.apply(to: &configuration)
-        try await runAgent(configuration, logLevel: probeOptions.logLevel,
+        try runAgent(configuration, logLevel: probeOptions.logLevel,
                            stopAfter: duration.map { .milliseconds(Int64($0 * 1000)) })
     }
 }

@@ -3,6 +3,8 @@ import Logging
 import NetnsAgent
 import NetnsCore
 import ServiceLifecycle
+import Synchronization
+import Dispatch
 
 /// Options shared by `run` and `record`: the probes and the scans.
 struct ProbeOptions: ParsableArguments {
@@ -85,7 +87,7 @@ struct LeakOptions: ParsableArguments {
 }
 
 /// `netns-tracer run`: attach the probes and serve metrics until SIGINT or SIGTERM.
-struct Run: AsyncParsableCommand {
+struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Attach the probes and serve /metrics and /namespaces until SIGINT or SIGTERM."
     )
@@ -137,7 +139,7 @@ struct Run: AsyncParsableCommand {
         guard leakSeriesLimit >= 0 else { throw ValidationError("--leak-series-limit must not be negative") }
     }
 
-    func run() async throws {
+    func run() throws {
         var configuration = AgentConfiguration()
         let (host, port) = parseHostPort(listen, defaultPort: AgentConfiguration.defaultPort, defaultHost: "0.0.0.0")!
         configuration.listenHost = host
@@ -154,12 +156,14 @@ struct Run: AsyncParsableCommand {
         configuration.serve = !noHTTP
         configuration.httpLimits.requestTimeout = .milliseconds(Int64(httpRequestTimeout * 1000))
         configuration.httpLimits.maxConnections = httpMaxConnections
-        try await runAgent(configuration, logLevel: probeOptions.logLevel)
+        try runAgent(configuration, logLevel: probeOptions.logLevel)
     }
 }
 
-/// Runs the agent under a service group that stops it gracefully on SIGINT and SIGTERM.
-func runAgent(_ configuration: AgentConfiguration, logLevel: Logger.Level, stopAfter: Duration? = nil) async throws {
+/// Runs the agent: its privileged start-up first, on this thread while it is the process's
+/// only one (so the capabilities it then gives up are gone for every thread to come), then the
+/// rest under a service group that stops it gracefully on SIGINT and SIGTERM.
+func runAgent(_ configuration: AgentConfiguration, logLevel: Logger.Level, stopAfter: Duration? = nil) throws {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = logLevel
@@ -173,15 +177,33 @@ func runAgent(_ configuration: AgentConfiguration, logLevel: Logger.Level, stopA
             kill(getpid(), SIGTERM)
         }
     })
-    let group = ServiceGroup(configuration: .init(
-        services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
-        try await group.run()
+        try agent.prepare()
+        let group = ServiceGroup(configuration: .init(
+            services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try waitFor { try await group.run() }
     } catch let error as AgentStartError {
         throw fail(error.description)
     } catch {
         throw fail("\(error)")
     }
+}
+
+/// Runs `body` to completion on the concurrency pool and waits for it on this thread.
+func waitFor(_ body: @escaping @Sendable () async throws -> Void) throws {
+    let outcome = Mutex<Result<Void, any Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            try await body()
+            outcome.withLock { $0 = .success(()) }
+        } catch {
+            outcome.withLock { $0 = .failure(error) }
+        }
+        done.signal()
+    }
+    done.wait()
+    try outcome.withLock { $0 }?.get()
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

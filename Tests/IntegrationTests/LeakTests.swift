@@ -131,3 +131,47 @@ enum RunningAgentCLI {
         try Host.run([RunningAgent.executable.path, "list", "--agent", "http://127.0.0.1:\(agent.port)"] + arguments).output
     }
 }
+
+extension RealKernel {
+    @Suite("The agent never gets in the host's way")
+    struct NonInterference {
+        /// A bind-mounted namespace at a fresh path, unmounted (lazily) at the end.
+        static func pinned() throws -> String {
+            let pin = "/run/\(Host.uniqueName("nt-umount"))"
+            _ = FileManager.default.createFile(atPath: pin, contents: nil)
+            try Host.must(["unshare", "--net", "mount", "--bind", "/proc/self/ns/net", pin])
+            return pin
+        }
+
+        static func remove(_ pin: String) {
+            _ = try? Host.run(["umount", "-l", pin])
+            try? FileManager.default.removeItem(atPath: pin)
+        }
+
+        @Test("periodic scans list namespace pins without opening them: a plain umount meanwhile succeeds")
+        func umountDuringScan() throws {
+            try requireRoot()
+            let pin = try Self.pinned()
+            defer { Self.remove(pin) }
+            let inum = try #require(Host.inode(pin))
+            let listing = NamespacePins(opening: false)  // what every scan after start-up does
+            #expect(listing.holdersByInum[inum]?.first?.path == pin)
+            let umount = try Host.run(["umount", pin])  // no MNT_DETACH: EBUSY if anyone holds it open
+            #expect(umount.status == 0, "\(umount.output)")
+            listing.close()
+        }
+
+        @Test("the start-up inventory holds pins open while it runs (which is why only it does)")
+        func startUpHoldsPins() throws {
+            try requireRoot()
+            let pin = try Self.pinned()
+            defer { Self.remove(pin) }
+            let opened = NamespacePins(opening: true)
+            let busy = try Host.run(["umount", pin])
+            #expect(busy.status != 0 && busy.output.contains("busy"), "\(busy.output)")
+            opened.close()
+            let free = try Host.run(["umount", pin])
+            #expect(free.status == 0, "\(free.output)")
+        }
+    }
+}
