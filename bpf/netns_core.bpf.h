@@ -327,6 +327,7 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 		t.state = TRACKED_RELEASED;
 	/* Followed first: a namespace that cannot be followed is counted, not reported (its end
 	 * would never be seen, and it would stay alive in the agent's eyes forever). */
+	t.reported = 1;
 	if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY) != 0) {
 		count(NETNS_STAT_TRACKED_FULL);
 		return;
@@ -334,11 +335,11 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 	if (t.state == TRACKED_RELEASED)
 		join_dying(key);
 	/* If the ring buffer is full, the scans report it later (without its creator), before
-	 * anything else about it. */
-	if (emit_for(kind, source, &r, 0, holder)) {
+	 * anything else about it. Only then is the entry looked up again. */
+	if (!emit_for(kind, source, &r, 0, holder)) {
 		struct tracked_net *stored = bpf_map_lookup_elem(&tracked, &key);
 		if (stored && stored->cookie == r.cookie)
-			stored->reported = 1;
+			stored->reported = 0;
 	}
 }
 

@@ -48,12 +48,7 @@ final class CgroupResolver {
         var info = stat()
         guard depth < 32, stat(directory, &info) == 0 else { return }
         paths[UInt64(info.st_ino)] = relative
-        guard let handle = opendir(directory) else { return }
-        defer { closedir(handle) }
-        while let entry = readdir(handle) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name != ".", name != ".." else { continue }
+        for (name, isDirectory) in directoryEntries(directory) ?? [] where isDirectory {
             walk(directory: "\(directory)/\(name)", relative: relative == "/" ? "/\(name)" : "\(relative)/\(name)", depth: depth + 1)
         }
     }

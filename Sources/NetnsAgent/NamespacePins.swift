@@ -73,45 +73,6 @@ public final class NamespacePins: @unchecked Sendable {
     }
 
     private static func processIDs(procRoot: String) -> [Int32] {
-        guard let directory = opendir(procRoot) else { return [] }
-        defer { closedir(directory) }
-        var pids: [Int32] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if let pid = Int32(name) { pids.append(pid) }
-        }
-        return pids
+        (directoryEntries(procRoot) ?? []).compactMap { Int32($0.name) }
     }
-}
-
-/// Reads a symbolic link's target, or nil.
-func readLink(_ path: String) -> String? {
-    var buffer = [CChar](repeating: 0, count: 256)
-    let count = readlink(path, &buffer, buffer.count - 1)
-    guard count > 0 else { return nil }
-    return String(decoding: buffer.prefix(count).map(UInt8.init(bitPattern:)), as: UTF8.self)
-}
-
-/// Reads a text file of at most `limit` bytes (procfs files report no size), or nil.
-func readSmallFile(_ path: String, limit: Int = 4 << 20) -> String? {
-    readFileBytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
-}
-
-/// Reads at most `limit` bytes of a file, or nil if it cannot be opened or read.
-func readFileBytes(_ path: String, limit: Int) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { _ = close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while bytes.count < limit {
-        let count = read(fd, &chunk, min(chunk.count, limit - bytes.count))
-        if count < 0, errno == EINTR { continue }
-        if count < 0 { return nil }
-        guard count > 0 else { break }
-        bytes.append(contentsOf: chunk.prefix(count))
-    }
-    return bytes
 }

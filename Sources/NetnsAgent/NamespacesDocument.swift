@@ -222,12 +222,6 @@ struct JSONWriter: ~Copyable {
         return taken
     }
 
-    /// The document so far, as bytes.
-    var bytes: [UInt8] { [UInt8](UnsafeRawBufferPointer(start: storage, count: count)) }
-
-    /// The document so far, as a string.
-    var string: String { String(decoding: UnsafeRawBufferPointer(start: storage, count: count), as: UTF8.self) }
-
     @inline(__always)
     private mutating func reserve(_ extra: Int) {
         if _fastPath(count + extra <= capacity) { return }

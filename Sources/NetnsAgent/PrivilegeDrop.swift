@@ -36,7 +36,7 @@ public enum PrivilegeDrop {
 
     /// Keeps CAP_BPF and CAP_SYS_PTRACE (those of them held), and `extra`, and drops the rest.
     public static func apply(alsoKeeping extra: [Int] = []) throws(Failure) -> Outcome {
-        let threads = (try? directoryEntries("/proc/self/task").count) ?? 0
+        let threads = directoryEntries("/proc/self/task")?.count ?? 0
         guard threads == 1 else {
             throw Failure(description: "\(threads) threads are running: capabilities belong to threads, and the others would keep theirs")
         }
@@ -57,16 +57,5 @@ public enum PrivilegeDrop {
 
     private static func failure(_ what: String) -> Failure {
         Failure(description: "\(what): \(String(cString: strerror(errno)))")
-    }
-
-    private static func directoryEntries(_ path: String) throws -> [String] {
-        guard let directory = opendir(path) else { throw failure("cannot list \(path)") }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != ".", name != ".." { names.append(name) }
-        }
-        return names
     }
 }

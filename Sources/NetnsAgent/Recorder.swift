@@ -32,13 +32,7 @@ public final class Recorder: @unchecked Sendable {
 
     /// Writes out everything buffered.
     func flush() throws(Failure) {
-        var written = 0
-        while written < buffer.count {
-            let count = buffer[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
-            written += count
-        }
+        guard writeAll(fd, buffer) else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
         buffer.removeAll(keepingCapacity: true)
     }
 

@@ -39,30 +39,21 @@ public struct TextfileWriter: Sendable {
     public func write(_ text: String) throws(Failure) {
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw failure("cannot create \(temporaryPath)") }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else {
-                let error = failure("cannot write \(temporaryPath)")
-                close(fd)
-                unlink(temporaryPath)
-                throw error
-            }
-            written += count
+        guard writeAll(fd, Array(text.utf8)) else {
+            let error = abandon("cannot write \(temporaryPath)")
+            close(fd)
+            throw error
         }
         // fchmod: the umask must not hide the metrics from an unprivileged node_exporter.
-        guard fchmod(fd, 0o644) == 0, close(fd) == 0 else {
-            let error = failure("cannot finish \(temporaryPath)")
-            unlink(temporaryPath)
-            throw error
-        }
-        guard rename(temporaryPath, path) == 0 else {
-            let error = failure("cannot replace \(path)")
-            unlink(temporaryPath)
-            throw error
-        }
+        guard fchmod(fd, 0o644) == 0, close(fd) == 0 else { throw abandon("cannot finish \(temporaryPath)") }
+        guard rename(temporaryPath, path) == 0 else { throw abandon("cannot replace \(path)") }
+    }
+
+    /// The failure of `what`, the temporary file removed.
+    private func abandon(_ what: String) -> Failure {
+        let error = failure(what)
+        unlink(temporaryPath)
+        return error
     }
 
     /// Removes the file, so that a stopped agent leaves no metrics that look current.
