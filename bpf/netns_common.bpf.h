@@ -78,8 +78,7 @@ static long walk_step(__u64 index, struct list_walk *walk)
 		return 1;
 	walk->node = next;
 	struct net *net = (struct net *)((char *)next - bpf_core_field_offset(struct net, list));
-	__u64 key = (__u64)net;
-	if (!bpf_map_lookup_elem(&tracked, &key) && is_net(net))
+	if (!is_followed(net) && is_net(net))
 		track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
 	return 0;
 }
@@ -131,8 +130,7 @@ int discover_tasks(struct bpf_iter__task *ctx)
 	struct net *net = task_net(task);
 	if (!net)
 		return 0;            /* an exiting task has no nsproxy */
-	__u64 key = (__u64)net;
-	if (!bpf_map_lookup_elem(&tracked, &key))
+	if (!is_followed(net))
 		track_net(net, found_kind(), NETNS_SRC_DISCOVERY_TASK, task);
 	write_holder(ctx->meta, net, task, NETNS_HOLDER_TASK, -1);
 	return 0;
@@ -178,8 +176,7 @@ int discover_files(struct bpf_iter__task_file *ctx)
 	struct net *net = file_net(file, &kind);
 	if (!net)
 		return 0;
-	__u64 key = (__u64)net;
-	if (!bpf_map_lookup_elem(&tracked, &key))
+	if (!is_followed(net))
 		track_net(net, found_kind(), NETNS_SRC_DISCOVERY_FILE, task);
 	write_holder(ctx->meta, net, task, kind, (__s32)ctx->fd);
 	return 0;

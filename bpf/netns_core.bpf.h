@@ -283,6 +283,19 @@ static __always_inline void forget(__u64 key)
 	bpf_map_delete_elem(&dying, &key);
 }
 
+/*
+ * Whether the namespace at `net` is the one followed at its address. The address alone does
+ * not say so: it may still hold the entry of an earlier namespace whose free is not reported
+ * yet (the ring buffer was full), and track_net reports that one gone when it takes the slot.
+ */
+static __always_inline bool is_followed(struct net *net)
+{
+	__u64 key = (__u64)net;
+	__u64 cookie = 0;
+	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
+	return known && bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie) == 0 && cookie == known->cookie;
+}
+
 /* Reports a followed namespace whose creation event was lost, as found by a scan (its
  * creator unknown), before anything else about it. False if that could not be sent either. */
 static __always_inline bool report_found(struct tracked_net *t, __u32 source)
@@ -314,12 +327,17 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 			return;                                    /* already followed */
 		struct net_reading gone = { .cookie = known->cookie, .inum = known->inum,
 					    .active = 0, .passive = 0 };
-		/* Its slot is taken now: what cannot be sent is left to the agent's
-		 * reconciliation (it sees the cookie gone from the map). */
-		report_found(known, source);
-		if (known->state == TRACKED_ALIVE)
-			emit(NETNS_EV_RELEASED, source, &gone, 0);
-		emit(NETNS_EV_FREED, source, &gone, 0);
+		/* Its slot is taken now. One never reported lived and died while the ring buffer
+		 * was full: it is counted, and the agent adds it to its totals without details.
+		 * Of one reported, what cannot be sent is left to the agent's reconciliation (it
+		 * sees the cookie gone from the map). */
+		if (!report_found(known, source)) {
+			count(NETNS_STAT_UNREPORTED);
+		} else {
+			if (known->state == TRACKED_ALIVE)
+				emit(NETNS_EV_RELEASED, source, &gone, 0);
+			emit(NETNS_EV_FREED, source, &gone, 0);
+		}
 	}
 	struct tracked_net t = { .cookie = r.cookie, .inum = r.inum, .state = TRACKED_ALIVE,
 				 .active = r.active, .passive = r.passive };
@@ -366,7 +384,7 @@ static __always_inline void release_net(struct net *net, __u32 source)
 	struct net_reading r = read_net(net);
 	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
 
-	if (known) {
+	if (known && known->cookie == r.cookie) {
 		if (known->state == TRACKED_RELEASED || !known->reported)
 			return;                   /* a scan reports its creation, then this */
 		if (!emit(NETNS_EV_RELEASED, source, &r, 0))
@@ -376,7 +394,9 @@ static __always_inline void release_net(struct net *net, __u32 source)
 		join_dying(key);
 		return;
 	}
-	emit(NETNS_EV_RELEASED, source, &r, 0);    /* created before we started: still counted */
+	/* Created before we started (or never followed): still counted. An earlier namespace's
+	 * entry at this address is reported gone by the next scan. */
+	emit(NETNS_EV_RELEASED, source, &r, 0);
 }
 
 /* What a scan is for: the start or end of a cleanup batch, or a periodic refresh. */

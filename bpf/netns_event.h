@@ -138,7 +138,8 @@ enum netns_stat {
 	NETNS_STAT_PENDING_FULL = 2,   /* a syscall could not be followed: map full */
 	NETNS_STAT_READ_FAILED = 3,    /* a kernel read failed (reported as unknown) */
 	NETNS_STAT_DYING_FULL = 4,     /* a released namespace could not join the dying set */
-	NETNS_STAT_MAX = 5,
+	NETNS_STAT_UNREPORTED = 5,     /* a namespace lived and died unreported: ring buffer full */
+	NETNS_STAT_MAX = 6,
 };
 
 #endif /* NETNS_EVENT_H */

@@ -81,10 +81,7 @@ int clone3_exit(struct syscall_exit *ctx)
 static __always_inline void notice_task_net(struct task_struct *task, __u32 source)
 {
 	struct net *net = task_net(task);
-	if (!net)
-		return;
-	__u64 key = (__u64)net;
-	if (!bpf_map_lookup_elem(&tracked, &key))
+	if (net && !is_followed(net))
 		track_net(net, found_kind(), source, NULL);
 }
 

@@ -25,9 +25,11 @@ public struct BPFMap: Sendable {
         return values.reduce(0, &+)
     }
 
-    /// Every value of a hash map keyed by `UInt64`, at most `limit` of them. Entries added
-    /// or deleted meanwhile may or may not be seen, and one may be seen twice (the kernel
-    /// restarts its walk when the previous key was deleted): the limit bounds the walk.
+    /// Every value of a hash map keyed by `UInt64`. Every entry present for the whole walk is
+    /// seen; entries added or deleted meanwhile may or may not be, and one may be seen twice
+    /// (the kernel restarts its walk when the previous key was deleted). A walk that has not
+    /// ended after `limit` steps, under heavy churn, fails with EAGAIN rather than return a
+    /// partial answer.
     public func values<Value: BitwiseCopyable>(as _: Value.Type, limit: Int) throws(BPFError) -> [Value] {
         var values: [Value] = []
         var previous: UInt64 = 0
@@ -35,9 +37,10 @@ public struct BPFMap: Sendable {
         var first = true
         let value = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Value>.size, alignment: MemoryLayout<Value>.alignment)
         defer { value.deallocate() }
-        while values.count < limit {
+        while true {
             let step = first ? bpf_map_get_next_key(fileDescriptor, nil, &next) : bpf_map_get_next_key(fileDescriptor, &previous, &next)
             if step == -ENOENT { break }
+            guard values.count < limit else { throw BPFError(operation: "walk '\(name)' (\(limit) steps, unfinished)", code: EAGAIN) }
             try libbpfCall("walk '\(name)'", step)
             first = false
             previous = next

@@ -287,6 +287,7 @@ public final class Agent: Service {
             try probes.refresh()
             let statistics = try probes.statistics()
             state.update { $0.probeStatistics = statistics }
+            state.countUnreported(total: statistics.unreported)
             return statistics
         } catch {
             logger.warning("refresh failed", metadata: ["error": "\(error)"])
@@ -296,21 +297,26 @@ public final class Agent: Service {
 
     /// After lost events: every namespace the agent holds alive or dying that the kernel side
     /// no longer follows was freed unseen. (Lost creations need nothing here: the kernel
-    /// side reports them at its next scan.) Returns false if it could not be done now.
+    /// side reports them at its next scan.) Returns false if it could not be done now, or
+    /// left namespaces too new to judge: the next refresh tries again.
     private static func reconcile(probes: ProbeSet, state: AgentState, statistics: ProbeStatistics, logger: Logger) -> Bool {
         guard statistics.trackedMapFull == 0 else {
             logger.warning("events were lost, but the kernel side's map has been full: cannot tell freed namespaces from untracked ones; raise --max-namespaces")
             return true
         }
         do {
+            // Every namespace the kernel side followed before this moment is in the map read
+            // below (its creation is stamped after it enters the map) unless freed since.
+            let readAt = ClockMapping.monotonicNow()
             let followed = try probes.followedCookies()
-            let now = ClockMapping.monotonicNow()
-            let events = state.snapshot().aggregator.reconciliation(followed: followed, at: now, settledBefore: now - 1_000_000_000)
-            state.ingest(events, decodeErrors: 0)
+            let result = state.snapshot().aggregator.reconciliation(
+                followed: followed, at: ClockMapping.monotonicNow(), settledBefore: readAt)
+            state.ingest(result.events, decodeErrors: 0)
             logger.warning("events were lost; reconciled with the kernel side", metadata: [
-                "lost": "\(statistics.eventsLost)", "freedUnseen": "\(events.count { $0.kind == .freed })",
+                "lost": "\(statistics.eventsLost)", "freedUnseen": "\(result.events.count { $0.kind == .freed })",
+                "undecided": "\(result.undecided)",
             ])
-            return true
+            return result.undecided == 0
         } catch {
             logger.warning("reconciliation failed", metadata: ["error": "\(error)"])
             return false

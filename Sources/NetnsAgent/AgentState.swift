@@ -77,6 +77,15 @@ public final class AgentState: Sendable {
         }
     }
 
+    /// Takes in the kernel side's count of namespaces that lived and died unreported.
+    public func countUnreported(total: UInt64) {
+        state.withLock { snapshot in
+            guard total > snapshot.aggregator.counters.unreported else { return }
+            record(.unreported(total: total), into: &snapshot)
+            snapshot.aggregator.countUnreported(total: total)
+        }
+    }
+
     /// Changes the bookkeeping beside the aggregator.
     public func update(_ body: (inout Snapshot) -> Void) {
         state.withLock { body(&$0) }

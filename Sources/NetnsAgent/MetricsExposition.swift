@@ -59,6 +59,8 @@ public enum MetricsExposition {
         }
         text.counter("netns_tracer_reconciled_total", "Namespaces found freed by a reconciliation with the kernel side after lost events.",
                      counters.reconciled)
+        text.counter("netns_tracer_unreported_total", "Namespaces that lived and died while the ring buffer was full: counted created, released and freed, without details.",
+                     counters.unreported)
         text.counter("netns_tracer_capacity_drops_total", "Events about a new namespace dropped because the agent already held its maximum of alive and dying namespaces.",
                      counters.capacityDrops)
         text.counter("netns_tracer_history_evictions_total", "Freed namespaces dropped from the kept history.", counters.historyEvictions)

@@ -146,7 +146,8 @@ public final class ProbeSet: @unchecked Sendable {
             trackedMapFull: try stats.perCPUSum(at: NETNS_STAT_TRACKED_FULL.rawValue),
             pendingMapFull: try stats.perCPUSum(at: NETNS_STAT_PENDING_FULL.rawValue),
             readFailures: try stats.perCPUSum(at: NETNS_STAT_READ_FAILED.rawValue),
-            dyingSetFull: try stats.perCPUSum(at: NETNS_STAT_DYING_FULL.rawValue)
+            dyingSetFull: try stats.perCPUSum(at: NETNS_STAT_DYING_FULL.rawValue),
+            unreported: try stats.perCPUSum(at: NETNS_STAT_UNREPORTED.rawValue)
         )
     }
 
@@ -170,15 +171,18 @@ public struct ProbeStatistics: Sendable, Hashable {
     /// Released namespaces that could not join the dying set (their teardown is then seen by
     /// the periodic refresh only).
     public var dyingSetFull: UInt64 = 0
+    /// Namespaces that lived and died while no event about them could be sent.
+    public var unreported: UInt64 = 0
 
     /// Creates statistics.
     public init(eventsLost: UInt64 = 0, trackedMapFull: UInt64 = 0, pendingMapFull: UInt64 = 0, readFailures: UInt64 = 0,
-                dyingSetFull: UInt64 = 0) {
+                dyingSetFull: UInt64 = 0, unreported: UInt64 = 0) {
         self.eventsLost = eventsLost
         self.trackedMapFull = trackedMapFull
         self.pendingMapFull = pendingMapFull
         self.readFailures = readFailures
         self.dyingSetFull = dyingSetFull
+        self.unreported = unreported
     }
 }
 

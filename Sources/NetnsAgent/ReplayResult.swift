@@ -42,6 +42,9 @@ public struct ReplayResult: Sendable {
                 flush()
                 state.apply(scan)
             case .end(let timestamp): end = timestamp
+            case .unreported(let total):
+                flush()
+                state.countUnreported(total: total)
             }
         }
         flush()

@@ -52,6 +52,9 @@ public struct Aggregator: Sendable {
         public var reconciled: UInt64 = 0
         /// Events about a new namespace dropped because `Limits.liveNamespaces` were held.
         public var capacityDrops: UInt64 = 0
+        /// Namespaces the kernel side saw live and die while it could send nothing (the ring
+        /// buffer full): included in `created`, `released` and `freed`, with no record.
+        public var unreported: UInt64 = 0
     }
 
     /// The limits this aggregator keeps to.
@@ -111,21 +114,49 @@ public struct Aggregator: Sendable {
         }
     }
 
-    /// The events that bring this aggregator in line with the kernel side after events were
-    /// lost: every namespace it holds alive or dying that the kernel no longer follows
-    /// (`followed`, by cookie) was freed unseen, and gets a release (if it was alive) and a
-    /// free at `timestamp`. Namespaces first seen after `settledBefore` are left alone: the
-    /// kernel side may not have recorded them yet.
-    public func reconciliation(followed: Set<UInt64>, at timestamp: UInt64, settledBefore: UInt64) -> [NetnsEvent] {
-        namespaces.values.flatMap { record -> [NetnsEvent] in
-            guard record.state != .freed, !followed.contains(record.cookie),
-                  (record.firstSeenAt ?? record.releasedAt ?? 0) < settledBefore else { return [] }
-            let kinds: [NetnsEvent.Kind] = record.state == .alive ? [.released, .freed] : [.freed]
-            return kinds.map { kind in
-                NetnsEvent(kind: kind, timestamp: timestamp, cookie: record.cookie, inum: record.inum,
-                           source: NETNS_SRC_RECONCILE.rawValue)
+    /// What brings this aggregator in line with the kernel side after events were lost (see
+    /// `reconciliation(followed:at:settledBefore:)`).
+    public struct Reconciliation: Sendable {
+        /// A release (if it was alive) and a free for every namespace freed unseen.
+        public var events: [NetnsEvent] = []
+        /// Namespaces the kernel side does not follow but that were first seen too recently
+        /// to judge: a later reconciliation must look at them again.
+        public var undecided = 0
+    }
+
+    /// Brings this aggregator in line with the kernel side after events were lost: every
+    /// namespace it holds alive or dying that the kernel no longer follows (`followed`, by
+    /// cookie) was freed unseen, and gets a release (if it was alive) and a free at
+    /// `timestamp`. Namespaces first seen at or after `settledBefore` (the moment the kernel
+    /// side's map was read) are left undecided: the map may not have held them yet.
+    public func reconciliation(followed: Set<UInt64>, at timestamp: UInt64, settledBefore: UInt64) -> Reconciliation {
+        var result = Reconciliation()
+        for record in namespaces.values where record.state != .freed && !followed.contains(record.cookie) {
+            guard (record.firstSeenAt ?? record.releasedAt ?? 0) < settledBefore else {
+                result.undecided += 1
+                continue
             }
+            if record.state == .alive {
+                result.events.append(NetnsEvent(kind: .released, timestamp: timestamp, cookie: record.cookie,
+                                                inum: record.inum, source: NETNS_SRC_RECONCILE.rawValue))
+            }
+            result.events.append(NetnsEvent(kind: .freed, timestamp: timestamp, cookie: record.cookie,
+                                            inum: record.inum, source: NETNS_SRC_RECONCILE.rawValue))
         }
+        return result
+    }
+
+    /// Takes in the kernel side's running count of namespaces that lived and died while it
+    /// could send nothing about them: each new one counts as created, released and freed (its
+    /// creator and lifetime unknown). A count lower than the last one (a restarted kernel
+    /// side) is ignored.
+    public mutating func countUnreported(total: UInt64) {
+        guard total > counters.unreported else { return }
+        let new = total - counters.unreported
+        counters.unreported = total
+        counters.created += new
+        counters.released += new
+        counters.freed += new
     }
 
     /// Applies a batch of events in order.

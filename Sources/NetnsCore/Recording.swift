@@ -12,6 +12,8 @@
 ///                       | 16-byte comm | path
 ///       3 cgroup path   u64 cgroup id | path bytes
 ///       4 end           u64 time: "now" for the replay
+///       5 unreported    u64 the kernel side's running count of namespaces that lived and
+///                       died unreported (`Aggregator.countUnreported(total:)`)
 ///
 /// All integers are little-endian. Files are untrusted: every size is checked, and a
 /// problem is reported with its byte offset.
@@ -29,6 +31,7 @@ public enum Recording {
         case holderScan(HolderScan)
         case cgroupPath(id: UInt64, path: String)
         case end(timestamp: UInt64)
+        case unreported(total: UInt64)
     }
 
     /// What was wrong with a recording, and where.
@@ -92,6 +95,9 @@ public enum Recording {
         case .end(let timestamp):
             type = 4
             payload.u64(timestamp)
+        case .unreported(let total):
+            type = 5
+            payload.u64(total)
         }
         var writer = ByteWriter()
         writer.u8(type)
@@ -190,6 +196,8 @@ public enum Recording {
             return .cgroupPath(id: id, path: try payload.string(payload.remaining))
         case 4:
             return .end(timestamp: try payload.u64())
+        case 5:
+            return .unreported(total: try payload.u64())
         default:
             throw FormatError(offset: start, problem: "unknown entry type \(type)")
         }

@@ -13,6 +13,7 @@ struct RecordingTests {
             byInum: [100: [Holder(kind: .mount, pid: 1, comm: "systemd", path: "/run/netns/cni-1 x")]],
             hostCookie: 1)),
         .event(NetnsEvent(kind: .tornDown, timestamp: 9, cookie: 9, inum: 100)),
+        .unreported(total: 3),
         .end(timestamp: 11),
     ]
 
