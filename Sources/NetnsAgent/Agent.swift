@@ -42,6 +42,8 @@ public struct AgentConfiguration: Sendable {
     public var httpLimits = HTTPExporter.Limits()
     /// How often the textfile is rewritten.
     public var textfileInterval: Duration = .seconds(15)
+    /// TLS and basic authentication for the HTTP endpoint (the exporter toolkit's format).
+    public var webConfigPath: String?
 
     /// Creates the default configuration.
     public init() {}
@@ -71,6 +73,7 @@ public final class Agent: Service {
         var scanner: HolderScanner
         var clock: ClockMapping
         var textfile: TextfileWriter?
+        var security: WebSecurity?
     }
 
     private let prepared = Mutex<Prepared?>(nil)
@@ -99,6 +102,12 @@ public final class Agent: Service {
             textfile = try configuration.textfilePath.map { path throws(TextfileWriter.Failure) in try TextfileWriter(path: path) }
         } catch {
             throw AgentStartError.textfile(error.description)
+        }
+        let security: WebSecurity?
+        do {
+            security = try configuration.webConfigPath.map { path throws(WebConfigError) in try WebSecurity(path: path) }
+        } catch {
+            throw AgentStartError.webConfig(error.description)
         }
         let recorder = try configuration.recordPath.map { path throws in try Recorder(path: path, clock: clock) }
         let state = AgentState(
@@ -132,7 +141,8 @@ public final class Agent: Service {
             throw AgentStartError.discovery("\(error)")
         }
         dropPrivileges(state: state)
-        prepared.withLock { $0 = Prepared(probes: probes, state: state, scanner: scanner, clock: clock, textfile: textfile) }
+        prepared.withLock { $0 = Prepared(probes: probes, state: state, scanner: scanner, clock: clock, textfile: textfile,
+                                                 security: security) }
     }
 
     private func dropPrivileges(state: AgentState) {
@@ -157,7 +167,7 @@ public final class Agent: Service {
         let exporter: HTTPExporter?
         let pump: EventPump
         do {
-            exporter = configuration.serve ? try await startExporter(state: state, clock: clock) : nil
+            exporter = configuration.serve ? try await startExporter(state: state, clock: clock, security: prepared.security) : nil
             do {
                 pump = try EventPump(probes: probes, state: state, cgroupRoot: configuration.cgroupRoot) { error in
                     logger.error("ring buffer reader stopped", metadata: ["error": "\(error)"])
@@ -174,6 +184,8 @@ public final class Agent: Service {
         ready.store(true, ordering: .releasing)
         let snapshot = state.snapshot()
         logger.info(configuration.serve ? "serving" : "recording", metadata: [
+            "tls": "\(prepared.security?.config.tls != nil)",
+            "basicAuth": "\(!(prepared.security?.config.users.isEmpty ?? true))",
             "address": "\(exporter?.localAddress.flatMap { address in address.ipAddress.map { "\($0):\(address.port ?? 0)" } } ?? "-")",
             "alive": "\(snapshot.aggregator.count(.alive))",
             "dying": "\(snapshot.aggregator.count(.dying))",
@@ -231,7 +243,7 @@ public final class Agent: Service {
         }
     }
 
-    private func startExporter(state: AgentState, clock: ClockMapping) async throws -> HTTPExporter {
+    private func startExporter(state: AgentState, clock: ClockMapping, security: WebSecurity?) async throws -> HTTPExporter {
         let address = "\(configuration.listenHost):\(configuration.listenPort)"
         let statistics = HTTPExporter.Statistics()
         let router: HTTPExporter.Router = { [self] path, headers in
@@ -243,6 +255,7 @@ public final class Agent: Service {
                 let format = ExpositionFormat.negotiate(accept: headers.first(name: "Accept"))
                 var snapshot = state.snapshot()
                 snapshot.httpRefusals = statistics.refusals
+                snapshot.webConfigReloadFailures = security?.reloadFailures.load(ordering: .relaxed) ?? 0
                 return HTTPReply(status: .ok, contentType: format.contentType,
                                  body: MetricsExposition.render(snapshot, now: ClockMapping.monotonicNow(),
                                                                 leakSeriesLimit: configuration.leakSeriesLimit, format: format),
@@ -259,7 +272,8 @@ public final class Agent: Service {
         }
         do {
             return try await HTTPExporter.start(host: configuration.listenHost, port: configuration.listenPort,
-                                                limits: configuration.httpLimits, statistics: statistics, router: router)
+                                                limits: configuration.httpLimits, statistics: statistics, security: security,
+                                                router: router)
         } catch let error as IOError {
             let reason = error.errnoCode == EADDRINUSE
                 ? "the address is already in use (is another netns-tracer running? choose another with --listen)"

@@ -29,6 +29,8 @@ public final class AgentState: Sendable {
         public var capabilities: UInt64?
         /// What the HTTP server refused, as of the rendering.
         public var httpRefusals = HTTPRefusals()
+        /// Changes of the `--web.config.file` (or the files it names) that could not be loaded.
+        public var webConfigReloadFailures: UInt64 = 0
 
         /// Creates a snapshot around an aggregator.
         public init(aggregator: Aggregator, probeSet: ProbeSetKind? = nil) {
@@ -131,6 +133,10 @@ public struct HTTPRefusals: Sendable, Equatable {
     public var timeout: UInt64 = 0
     /// Malformed or oversized requests.
     public var badRequest: UInt64 = 0
+    /// Requests without valid credentials, when basic authentication is on.
+    public var unauthorized: UInt64 = 0
+    /// Connections whose TLS handshake failed (a plain-HTTP client, no or a bad client certificate).
+    public var tlsHandshake: UInt64 = 0
 
     /// No refusals.
     public init() {}

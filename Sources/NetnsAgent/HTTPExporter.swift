@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// One response of the exporter.
@@ -58,6 +59,10 @@ public final class HTTPExporter: Sendable {
         public let timeouts = Atomic<UInt64>(0)
         /// Requests answered with 400 (malformed) or 413 (too large).
         public let badRequests = Atomic<UInt64>(0)
+        /// Requests answered with 401.
+        public let unauthorized = Atomic<UInt64>(0)
+        /// Connections whose TLS handshake failed.
+        public let tlsHandshakes = Atomic<UInt64>(0)
         /// Connections open now.
         let open = Atomic<Int>(0)
 
@@ -70,6 +75,8 @@ public final class HTTPExporter: Sendable {
             refusals.connectionLimit = connectionsRejected.load(ordering: .relaxed)
             refusals.timeout = timeouts.load(ordering: .relaxed)
             refusals.badRequest = badRequests.load(ordering: .relaxed)
+            refusals.unauthorized = unauthorized.load(ordering: .relaxed)
+            refusals.tlsHandshake = tlsHandshakes.load(ordering: .relaxed)
             return refusals
         }
     }
@@ -85,16 +92,22 @@ public final class HTTPExporter: Sendable {
 
     private init(channel: any Channel) { self.channel = channel }
 
-    /// Binds `host:port` and starts serving.
+    /// Binds `host:port` and starts serving, with TLS and basic authentication if `security`
+    /// says so (each connection is served with the configuration in force when it opened).
     public static func start(host: String, port: Int, limits: Limits = Limits(), statistics: Statistics = Statistics(),
-                             router: @escaping Router) async throws -> HTTPExporter {
+                             security: WebSecurity? = nil, router: @escaping Router) async throws -> HTTPExporter {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = ExporterHandler(router: router, limits: limits, statistics: statistics)
+                    let loaded = security?.current()
+                    let handler = ExporterHandler(router: router, limits: limits, statistics: statistics,
+                                                  authenticator: loaded?.authenticator, headers: loaded?.config.headers ?? [:])
                     try channel.pipeline.syncOperations.addHandler(ConnectionGate(limits: limits, statistics: statistics))
+                    if let tls = loaded?.tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: limits.stallTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -153,15 +166,22 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     private let router: HTTPExporter.Router
     private let limits: HTTPExporter.Limits
     private let statistics: HTTPExporter.Statistics
+    /// Checks each request's credentials, when basic authentication is on.
+    private let authenticator: BasicAuthenticator?
+    /// Added to every response (the web config's http_server_config.headers).
+    private let extraHeaders: [(String, String)]
     private var request: HTTPRequestHead?
     private var bodyBytes = 0
     /// Closes the connection if the next request has not arrived whole by then.
     private var deadline: Scheduled<Void>?
 
-    init(router: @escaping HTTPExporter.Router, limits: HTTPExporter.Limits, statistics: HTTPExporter.Statistics) {
+    init(router: @escaping HTTPExporter.Router, limits: HTTPExporter.Limits, statistics: HTTPExporter.Statistics,
+         authenticator: BasicAuthenticator? = nil, headers: [String: String] = [:]) {
         self.router = router
         self.limits = limits
         self.statistics = statistics
+        self.authenticator = authenticator
+        self.extraHeaders = headers.sorted { $0.key < $1.key }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -197,13 +217,37 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
             request = nil
             deadline?.cancel()
             deadline = nil
-            respond(context: context, to: head, with: reply(to: head), close: !head.isKeepAlive)
+            guard let authenticator else {
+                respond(context: context, to: head, with: reply(to: head), close: !head.isKeepAlive)
+                return
+            }
+            // The next request waits (HTTP pipelining is serialised) until this one is answered.
+            let loopBound = NIOLoopBound((context, self), eventLoop: context.eventLoop)
+            authenticator.authorize(head.headers, on: context.eventLoop).whenComplete { result in
+                let (context, handler) = loopBound.value
+                guard case .success(true) = result else {
+                    handler.statistics.unauthorized.wrappingAdd(1, ordering: .relaxed)
+                    handler.respond(context: context, to: head, with: HTTPReply(
+                        status: .unauthorized, contentType: "text/plain", body: "Unauthorized\n",
+                        headers: [("WWW-Authenticate", "Basic realm=\"netns-tracer\", charset=\"UTF-8\"")]), close: !head.isKeepAlive)
+                    return
+                }
+                handler.respond(context: context, to: head, with: handler.reply(to: head), close: !head.isKeepAlive)
+            }
         }
     }
 
-    /// Protocol errors have been answered with 400 by NIO's error handler: drop the client.
+    /// HTTP protocol errors have been answered with 400 by NIO's error handler; a TLS error
+    /// ends the connection too. A client that hangs up without TLS close_notify is no error.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        statistics.badRequests.wrappingAdd(1, ordering: .relaxed)
+        switch error {
+        case NIOSSLError.uncleanShutdown:
+            break
+        case is NIOSSLError, is BoringSSLError:
+            statistics.tlsHandshakes.wrappingAdd(1, ordering: .relaxed)
+        default:
+            statistics.badRequests.wrappingAdd(1, ordering: .relaxed)
+        }
         context.close(promise: nil)
     }
 
@@ -240,7 +284,7 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
         headers.add(name: "Content-Type", value: reply.contentType)
         headers.add(name: "Content-Length", value: String(reply.body.count))
         headers.add(name: "Cache-Control", value: "no-store")
-        for (name, value) in reply.headers { headers.add(name: name, value: value) }
+        for (name, value) in reply.headers + extraHeaders { headers.add(name: name, value: value) }
         if close { headers.add(name: "Connection", value: "close") }
         let responseHead = HTTPResponseHead(version: head.version, status: reply.status, headers: headers)
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)

@@ -74,11 +74,15 @@ public enum MetricsExposition {
         text.counterFamily("netns_tracer_http_refused_total", "HTTP connections and requests the endpoint refused, by reason.")
         for (reason, value) in [("connection_limit", snapshot.httpRefusals.connectionLimit),
                                 ("timeout", snapshot.httpRefusals.timeout),
-                                ("bad_request", snapshot.httpRefusals.badRequest)] {
+                                ("bad_request", snapshot.httpRefusals.badRequest),
+                                ("unauthorized", snapshot.httpRefusals.unauthorized),
+                                ("tls_handshake", snapshot.httpRefusals.tlsHandshake)] {
             text.sample("netns_tracer_http_refused_total", labels: [("reason", reason)], value)
         }
         text.gauge("netns_tracer_capabilities_dropped", "1 once the agent has given up every capability but CAP_BPF and CAP_SYS_PTRACE after start-up.",
                    snapshot.capabilities == nil ? 0 : 1)
+        text.counter("netns_tracer_web_config_reload_failures_total", "Changes of --web.config.file, or of a file it names, that could not be loaded (the last good configuration stays in force).",
+                     snapshot.webConfigReloadFailures)
         text.counter("netns_tracer_textfile_errors_total", "Failed writes of the --textfile output.", snapshot.textfileErrors)
         return text.finish()
     }

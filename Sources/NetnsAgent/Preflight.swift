@@ -8,6 +8,7 @@ public enum AgentStartError: Error, CustomStringConvertible {
     case noProbeSet(NoProbeSetError)
     case discovery(String)
     case textfile(String)
+    case webConfig(String)
 
     public var description: String {
         switch self {
@@ -21,7 +22,7 @@ public enum AgentStartError: Error, CustomStringConvertible {
             error.description
         case .discovery(let reason):
             "discovery of existing namespaces failed: \(reason)"
-        case .textfile(let reason):
+        case .textfile(let reason), .webConfig(let reason):
             reason
         }
     }

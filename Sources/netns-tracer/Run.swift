@@ -119,9 +119,16 @@ struct Run: ParsableCommand {
     @Flag(help: "Serve no HTTP endpoint (with --textfile, for hosts that allow no other listening port).")
     var noHTTP = false
 
+    @Option(name: .customLong("web.config.file"),
+            help: ArgumentHelp("TLS and basic authentication for the HTTP endpoint: a web-config file in the format of Prometheus' exporter toolkit (see the README). Reloaded when it or a file it names changes.", valueName: "path"))
+    var webConfigFile: String?
+
     func validate() throws {
         if noHTTP, textfile == nil {
             throw ValidationError("--no-http leaves nothing to export: add --textfile PATH")
+        }
+        if noHTTP, webConfigFile != nil {
+            throw ValidationError("--web.config.file configures the HTTP endpoint, which --no-http turns off")
         }
         guard httpRequestTimeout >= 0.1, httpRequestTimeout <= 3600 else {
             throw ValidationError("--http-request-timeout must be between 0.1 and 3600 seconds")
@@ -156,6 +163,7 @@ struct Run: ParsableCommand {
         configuration.serve = !noHTTP
         configuration.httpLimits.requestTimeout = .milliseconds(Int64(httpRequestTimeout * 1000))
         configuration.httpLimits.maxConnections = httpMaxConnections
+        configuration.webConfigPath = webConfigFile
         try runAgent(configuration, logLevel: probeOptions.logLevel)
     }
 }
