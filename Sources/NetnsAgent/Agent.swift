@@ -86,6 +86,13 @@ public final class Agent: Service {
     /// thread to come; `run()` calls it if it was not, and the drop is then skipped (and said).
     public func prepare() throws {
         guard prepared.withLock({ $0 == nil }) else { return }
+        // The configuration's own mistakes first, before anything about the host.
+        let security: WebSecurity?
+        do {
+            security = try configuration.webConfigPath.map { path throws(WebConfigError) in try WebSecurity(path: path) }
+        } catch {
+            throw AgentStartError.webConfig(error.description)
+        }
         try Preflight.check()
         for limitation in Preflight.reducedVisibility() { logger.warning("\(limitation)") }
         if !Preflight.ensureTracefs() {
@@ -102,12 +109,6 @@ public final class Agent: Service {
             textfile = try configuration.textfilePath.map { path throws(TextfileWriter.Failure) in try TextfileWriter(path: path) }
         } catch {
             throw AgentStartError.textfile(error.description)
-        }
-        let security: WebSecurity?
-        do {
-            security = try configuration.webConfigPath.map { path throws(WebConfigError) in try WebSecurity(path: path) }
-        } catch {
-            throw AgentStartError.webConfig(error.description)
         }
         let recorder = try configuration.recordPath.map { path throws in try Recorder(path: path, clock: clock) }
         let state = AgentState(

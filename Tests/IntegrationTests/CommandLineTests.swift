@@ -84,6 +84,10 @@ struct CommandLineTests {
         (["run", "--max-namespaces", "1"], "--max-namespaces must be"),
         (["run", "--http-request-timeout", "0"], "--http-request-timeout must be"),
         (["run", "--no-http"], "--no-http leaves nothing to export"),
+        (["run", "--no-http", "--textfile", "/tmp/x.prom", "--web.config.file", "/tmp/web.yml"],
+         "--web.config.file configures the HTTP endpoint"),
+        (["run", "--listen", "127.0.0.1:0", "--web.config.file", "/nonexistent/web.yml"],
+         "--web.config.file /nonexistent/web.yml: No such file or directory"),
         (["run", "--cgroup-root", "/nonexistent"], "--cgroup-root /nonexistent is not a directory"),
         (["list", "--agent", "ftp://x"], "ftp://x"),
     ])

@@ -6,14 +6,16 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
 
 /// A real Prometheus server (Debian's `prometheus` package) on a free loopback port, scraping
-/// `targets` every second as job `netns-tracer`, with `ruleFiles` loaded.
+/// `targets` every second as job `netns-tracer` (with `scrapeOptions`, YAML lines added to the
+/// job: a scheme, tls_config, basic_auth), with `ruleFiles` loaded.
 final class PrometheusServer {
     let process = Process()
     let port: Int
     let directory: URL
     private let log: URL
 
-    init(targets: [String], ruleFiles: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    init(targets: [String], ruleFiles: [String] = [], scrapeOptions: [String] = [],
+         sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let binary = "/usr/bin/prometheus"
         try #require(FileManager.default.isExecutableFile(atPath: binary),
                      "\(binary) is missing: scripts/setup installs Debian's prometheus package", sourceLocation: sourceLocation)
@@ -27,7 +29,7 @@ final class PrometheusServer {
             rule_files: [\(ruleFiles.map { "'\($0)'" }.joined(separator: ", "))]
             scrape_configs:
               - job_name: netns-tracer
-                static_configs:
+            \(scrapeOptions.map { "    \($0)\n" }.joined())    static_configs:
                   - targets: [\(targets.map { "'\($0)'" }.joined(separator: ", "))]
             """
         try configuration.write(to: directory.appending(path: "prometheus.yml"), atomically: true, encoding: .utf8)

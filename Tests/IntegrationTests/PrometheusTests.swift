@@ -188,6 +188,61 @@ struct PrometheusTests {
         #expect(!FileManager.default.fileExists(atPath: file), "a stopped agent leaves no metrics that look current")
     }
 
+    @Test("--web.config.file: a real Prometheus scrapes over TLS with basic auth; a client without the password gets 401")
+    func tlsAndBasicAuth() async throws {
+        try requireRoot()
+        let directory = FileManager.default.temporaryDirectory.appending(path: "netns-web-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = { (name: String) in directory.appending(path: name).path }
+        try Host.must(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                       "-keyout", path("server.key"), "-out", path("server.crt"), "-subj", "/CN=netns-tracer",
+                       "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2"])
+        let (status, entry) = try Host.run(["htpasswd", "-nbB", "-C", "5", "prometheus", "scrape me"])
+        try #require(status == 0, "htpasswd (apache2-utils, installed by scripts/setup): \(entry)")
+        let hash = try #require(entry.split(separator: "\n").first?.split(separator: ":", maxSplits: 1).last)
+        try """
+            tls_server_config:
+              cert_file: server.crt
+              key_file: server.key
+            basic_auth_users:
+              prometheus: \(hash)
+            """.write(toFile: path("web.yml"), atomically: true, encoding: .utf8)
+
+        let port = try freeLoopbackPort()
+        let agent = try Host.start([RunningAgent.executable.path, "run", "--listen", "127.0.0.1:\(port)",
+                                    "--web.config.file", path("web.yml")])
+        defer { if agent.isRunning { agent.terminate(); agent.waitUntilExit() } }
+        let url = "https://127.0.0.1:\(port)/metrics"
+        func curl(_ options: [String]) throws -> String {
+            try Host.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", path("server.crt")] + options + [url]).output
+        }
+        try await eventually("the agent serves over TLS", timeout: .seconds(20)) {
+            guard agent.isRunning else { return true }
+            return try curl(["-u", "prometheus:scrape me"]) == "200"
+        }
+        try #require(agent.isRunning, "the agent exited with \(agent.terminationStatus)")
+        #expect(try curl([]) == "401")
+        #expect(try curl(["-u", "prometheus:guess"]) == "401")
+        #expect(try Host.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/metrics"]).output == "000",
+                "no plain HTTP on a TLS port")
+
+        let prometheus = try await PrometheusServer(targets: ["127.0.0.1:\(port)"], scrapeOptions: [
+            "scheme: https",
+            "tls_config: {ca_file: '\(path("server.crt"))'}",
+            "basic_auth: {username: prometheus, password: 'scrape me'}",
+        ])
+        try await eventually("Prometheus scrapes the agent over TLS with the password", timeout: .seconds(20)) {
+            try prometheus.value("up{job=\"netns-tracer\"}") == 1
+                && (prometheus.value("netns_tracer_http_refused_total{reason=\"unauthorized\"}") ?? 0) >= 2
+        }
+        #expect(try prometheus.value("netns_alive") ?? 0 >= 1)
+        #expect(try prometheus.value("netns_tracer_http_refused_total{reason=\"tls_handshake\"}") ?? 0 >= 1)
+        agent.terminate()
+        agent.waitUntilExit()
+        #expect(agent.terminationStatus == 0)
+    }
+
     @Test("--textfile refuses a path node_exporter would not read, or cannot be written", arguments: [
         ("/tmp/netns-tracer.txt", "must end in .prom"),
         ("/nonexistent-dir/netns-tracer.prom", "does not exist"),
