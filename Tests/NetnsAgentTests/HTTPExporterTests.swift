@@ -5,21 +5,6 @@ import Testing
 struct HTTPExporterTests {
     static let get = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
-    private func withExporter(limits: HTTPExporter.Limits = HTTPExporter.Limits(), statistics: HTTPExporter.Statistics = HTTPExporter.Statistics(),
-                              _ body: (Int) async throws -> Void) async throws {
-        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0, limits: limits, statistics: statistics) { path, _ in
-            path == "/metrics" ? HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n") : nil
-        }
-        let port = try #require(exporter.localAddress?.port)
-        do {
-            try await body(port)
-        } catch {
-            await exporter.stop()
-            throw error
-        }
-        await exporter.stop()
-    }
-
     @Test("GET of a known path is served, other paths and methods are refused")
     func routes() async throws {
         try await withExporter { port in
@@ -143,4 +128,21 @@ struct HTTPExporterTests {
             #expect(try RawHTTP.exchange(port: port, Self.get).hasPrefix("HTTP/1.1 200"))
         }
     }
+}
+
+/// Runs `body` with the port of an exporter that serves "up 1" at /metrics, then stops it.
+func withExporter(limits: HTTPExporter.Limits = HTTPExporter.Limits(), statistics: HTTPExporter.Statistics = HTTPExporter.Statistics(),
+                  security: WebSecurity? = nil, _ body: (Int) async throws -> Void) async throws {
+    let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0, limits: limits, statistics: statistics,
+                                                security: security) { path, _ in
+        path == "/metrics" ? HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n") : nil
+    }
+    let port = try #require(exporter.localAddress?.port)
+    do {
+        try await body(port)
+    } catch {
+        await exporter.stop()
+        throw error
+    }
+    await exporter.stop()
 }

@@ -2,40 +2,6 @@ import Foundation
 import Testing
 @testable import NetnsAgent
 
-/// A command's exit status and output.
-enum Command {
-    struct Result {
-        var status: Int32
-        var output: String
-        var errors: String
-    }
-
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-                      errors: String(decoding: errors, as: UTF8.self))
-    }
-}
-
-enum Subprocess {
-    /// The output of a command that must succeed.
-    static func output(_ arguments: [String], in directory: URL? = nil) throws -> String {
-        let result = try Command.run(arguments, in: directory)
-        try #require(result.status == 0, "\(arguments.joined(separator: " ")) failed: \(result.errors)")
-        return result.output
-    }
-}
-
 /// Certificates made by the openssl command (scripts/setup installs it) in a directory of their
 /// own: a CA, a server certificate for 127.0.0.1 signed by it, and a client certificate.
 final class TestPKI {
@@ -80,21 +46,6 @@ struct HTTPSecurityTests {
     /// htpasswd -nbB -C 5 prometheus 'correct horse'
     static let hash = "$2y$05$T0glteW//YKybn7.Webbv.2StZnEi1o8qia.D.hG79TPDi1W/lyra"
 
-    private func withExporter(_ security: WebSecurity, statistics: HTTPExporter.Statistics = HTTPExporter.Statistics(),
-                              _ body: (Int) async throws -> Void) async throws {
-        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0, statistics: statistics, security: security) { path, _ in
-            path == "/metrics" ? HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n") : nil
-        }
-        let port = try #require(exporter.localAddress?.port)
-        do {
-            try await body(port)
-        } catch {
-            await exporter.stop()
-            throw error
-        }
-        await exporter.stop()
-    }
-
     /// curl's status code for a GET (000 when no HTTP response came), and the headers.
     private func curl(_ url: String, _ options: [String] = []) throws -> (code: String, headers: String, body: String) {
         let result = try Command.run(["curl", "-sS", "--max-time", "10", "-D", "-", "-w", "\n%{http_code}"] + options + [url])
@@ -123,7 +74,7 @@ struct HTTPSecurityTests {
               prometheus: \(Self.hash)
             """))
         let statistics = HTTPExporter.Statistics()
-        try await withExporter(security, statistics: statistics) { port in
+        try await withExporter(statistics: statistics, security: security) { port in
             let url = "https://127.0.0.1:\(port)/metrics"
             let trusted = ["--cacert", pki.path("ca.crt")]
             let good = try curl(url, trusted + ["-u", "prometheus:\(Self.password)"])
@@ -160,7 +111,7 @@ struct HTTPSecurityTests {
               client_auth_type: RequireAndVerifyClientCert
               client_ca_file: ca.crt
             """))
-        try await withExporter(security) { port async throws in
+        try await withExporter(security: security) { port async throws in
             let url = "https://127.0.0.1:\(port)/metrics"
             let trusted = ["--cacert", pki.path("ca.crt")]
             #expect(try curl(url, trusted + ["--cert", pki.path("client.crt"), "--key", pki.path("client.key")]).code == "200")
@@ -175,7 +126,7 @@ struct HTTPSecurityTests {
         let pki = try TestPKI()
         let file = try pki.write(config: "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
         let security = try WebSecurity(path: file)
-        try await withExporter(security) { port async throws in
+        try await withExporter(security: security) { port async throws in
             let url = "https://127.0.0.1:\(port)/metrics"
             #expect(try curl(url, ["--cacert", pki.path("ca.crt")]).code == "200")
 
