@@ -20,6 +20,88 @@ static __always_inline bool is_cleanup_net(const void *func)
 	return &cleanup_net && func == &cleanup_net;
 }
 
+/*
+ * The namespaces of the cleanup batch running now, as its start found them on the namespace
+ * list: its end looks at these only. Batches run one at a time (netns_wq has one thread), so
+ * the list needs no lock. A batch larger than the list, or a start that could not walk the
+ * namespace list, leaves `batch_listed` false and its end scans the whole dying set.
+ */
+#define BATCH_LIST_MAX 1024
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BATCH_LIST_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} batch_members SEC(".maps");
+
+__u32 batch_size = 0;
+bool batch_listed = false;
+
+/* Records `key` as a member of the running batch (in `dying`, and in the list for its end). */
+static __always_inline void enlist(__u64 key, __u32 batch)
+{
+	__u32 slot = batch_size;
+	__u64 *member = bpf_map_lookup_elem(&batch_members, &slot);
+	if (bpf_map_update_elem(&dying, &key, &batch, BPF_ANY) != 0) {
+		count(NETNS_STAT_DYING_FULL);
+		return;
+	}
+	if (!member) {
+		batch_listed = false;    /* too many: the end scans the dying set */
+		return;
+	}
+	*member = key;
+	batch_size = slot + 1;
+}
+
+struct release_walk {
+	struct list_head *start;
+	struct list_head *node;
+	__u32 batch;
+};
+
+/*
+ * One namespace on the list at a batch start. Followed, with its active count at zero, it is
+ * in this batch: reported released if that is news, and enlisted.
+ */
+static long release_step(__u64 index, struct release_walk *walk)
+{
+	struct list_head *node = walk->node;
+	struct list_head *next = BPF_CORE_READ(node, next);
+	if (!next || next == walk->start)
+		return 1;
+	walk->node = next;
+	__u64 key = (__u64)next - bpf_core_field_offset(struct net, list);
+	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);   /* never the list head */
+	if (!t || t->state == TRACKED_TORN_DOWN || read_active((struct net *)key) != 0)
+		return 0;
+	if (t->state == TRACKED_ALIVE) {
+		struct net_reading r = read_net((struct net *)key);
+		if (r.cookie != t->cookie || r.active != 0 || !report_found(t, NETNS_SRC_CLEANUP_START) ||
+		    !emit(NETNS_EV_RELEASED, NETNS_SRC_CLEANUP_START, &r, 0))
+			return 0;                 /* the next scan retries */
+		t->state = TRACKED_RELEASED;
+		t->active = 0;
+		t->passive = r.passive;
+	}
+	enlist(key, walk->batch);
+	return 0;
+}
+
+/* One member of the batch ending: freed, or torn down and held by passive references. */
+static long batch_end_step(__u64 index, __u32 *batch)
+{
+	__u32 slot = index;
+	__u64 *member = bpf_map_lookup_elem(&batch_members, &slot);
+	if (!member)
+		return 1;
+	__u64 key = *member;
+	__u32 *member_batch = bpf_map_lookup_elem(&dying, &key);
+	if (member_batch && *member_batch == *batch)
+		end_dying_one(key);
+	return 0;
+}
+
 SEC("raw_tp/workqueue_execute_start")
 int BPF_PROG(cleanup_batch_start, struct work_struct *work)
 {
@@ -28,11 +110,23 @@ int BPF_PROG(cleanup_batch_start, struct work_struct *work)
 	__u32 batch = __sync_add_and_fetch(&cleanup_batch, 1);
 	emit(NETNS_EV_CLEANUP_START, NETNS_SRC_CLEANUP_START, NULL, 0);
 	/* The batch about to run holds exactly the namespaces whose active count now reads
-	 * zero. Without a __put_net hook (tracepoint set) this is how releases are found; with
-	 * one, it catches a release whose hook did not run (a recursion miss, a kretprobe
-	 * instance shortage), so no lifetime waits for the next refresh. */
-	scan_tracked(SCAN_BATCH_START, batch);
-	scan_dying(SCAN_BATCH_START, batch);
+	 * zero, still on the namespace list until it unlists them. Without a __put_net hook
+	 * (tracepoint set) this is how releases are found; with one, it catches a release whose
+	 * hook did not run (a recursion miss, a kretprobe instance shortage), so no lifetime
+	 * waits for the next refresh. The list is walked from init_net (the namespace of every
+	 * kworker, this one included), so the cost follows the namespaces the host has, not the
+	 * size of the maps; only if that cannot be read are the maps scanned whole. */
+	batch_size = 0;
+	struct net *host = task_net((struct task_struct *)bpf_get_current_task());
+	batch_listed = host != NULL;
+	if (host) {
+		struct release_walk walk = { .start = &host->list, .batch = batch };
+		walk.node = walk.start;
+		bpf_loop(1 << 20, release_step, &walk, 0);
+	} else {
+		scan_tracked(SCAN_BATCH_START, batch);
+		scan_dying(SCAN_BATCH_START, batch);
+	}
 	return 0;
 }
 
@@ -43,7 +137,12 @@ int BPF_PROG(cleanup_batch_end, struct work_struct *work, void *function)
 		return 0;
 	/* The batch dropped its passive references: freed namespaces now read zero, and
 	 * those still held are torn down but pinned. */
-	scan_dying(SCAN_BATCH_END, cleanup_batch);
+	__u32 batch = cleanup_batch;
+	if (batch_listed)
+		bpf_loop(batch_size, batch_end_step, &batch, 0);
+	else
+		scan_dying(SCAN_BATCH_END, batch);
+	batch_listed = false;
 	emit(NETNS_EV_CLEANUP_END, NETNS_SRC_CLEANUP_END, NULL, 0);
 	return 0;
 }

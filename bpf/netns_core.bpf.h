@@ -171,6 +171,21 @@ struct net_reading {
 	bool readable;  /* false when the memory could not be read at all */
 };
 
+/* The active reference count of `net`, NETNS_REFS_UNKNOWN if it cannot be read. */
+static __always_inline __s32 read_active(struct net *net)
+{
+	int counter;
+	if (bpf_core_field_exists(net->ns.__ns_ref)) {
+		if (bpf_core_read(&counter, sizeof(counter), &net->ns.__ns_ref.refs.counter) == 0)
+			return counter;
+	} else {
+		struct net___pre618 *old = (void *)net;
+		if (bpf_core_read(&counter, sizeof(counter), &old->ns.count.refs.counter) == 0)
+			return counter;
+	}
+	return NETNS_REFS_UNKNOWN;
+}
+
 static __always_inline struct net_reading read_net(struct net *net)
 {
 	struct net_reading r = { .active = NETNS_REFS_UNKNOWN, .passive = NETNS_REFS_UNKNOWN };
@@ -181,14 +196,7 @@ static __always_inline struct net_reading read_net(struct net *net)
 	err |= bpf_core_read(&r.inum, sizeof(r.inum), &net->ns.inum);
 	if (bpf_core_read(&counter, sizeof(counter), &net->passive.refs.counter) == 0)
 		r.passive = counter;
-	if (bpf_core_field_exists(net->ns.__ns_ref)) {
-		if (bpf_core_read(&counter, sizeof(counter), &net->ns.__ns_ref.refs.counter) == 0)
-			r.active = counter;
-	} else {
-		struct net___pre618 *old = (void *)net;
-		if (bpf_core_read(&counter, sizeof(counter), &old->ns.count.refs.counter) == 0)
-			r.active = counter;
-	}
+	r.active = read_active(net);
 	r.readable = err == 0;
 	if (!r.readable || r.active == NETNS_REFS_UNKNOWN || r.passive == NETNS_REFS_UNKNOWN)
 		count(NETNS_STAT_READ_FAILED);
@@ -475,12 +483,39 @@ static long scan_tracked_one(struct bpf_map *map, __u64 *key, struct tracked_net
 }
 
 /*
+ * A dying namespace at the end of its cleanup batch: freed, or torn down and still held by
+ * passive references (a zombie now: refreshes watch for its free). Changes nothing if an
+ * event cannot be sent: the next scan retries.
+ */
+static __always_inline void end_dying_one(__u64 key)
+{
+	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
+	if (!t) {
+		bpf_map_delete_elem(&dying, &key);
+		return;
+	}
+	struct net_reading r = read_net((struct net *)key);
+	if (is_gone(&r, t)) {
+		report_gone(key, t, NETNS_SRC_CLEANUP_END);
+		return;
+	}
+	if (!report_found(t, NETNS_SRC_CLEANUP_END) || !emit(NETNS_EV_TORN_DOWN, NETNS_SRC_CLEANUP_END, &r, 0))
+		return;
+	t->state = TRACKED_TORN_DOWN;
+	bpf_map_delete_elem(&dying, &key);
+}
+
+/*
  * One dying namespace, at a batch start or end: a batch start takes every dying namespace
  * without a batch into it; its end reports those of the batch still held by passive
  * references as torn down, and frees the others.
  */
 static long scan_dying_one(struct bpf_map *map, __u64 *key, __u32 *batch, struct scan_ctx *ctx)
 {
+	if (ctx->purpose == SCAN_BATCH_END && *batch == ctx->batch) {
+		end_dying_one(*key);
+		return 0;
+	}
 	struct tracked_net *t = bpf_map_lookup_elem(&tracked, key);
 	if (!t) {
 		bpf_map_delete_elem(map, key);
@@ -493,13 +528,6 @@ static long scan_dying_one(struct bpf_map *map, __u64 *key, __u32 *batch, struct
 	}
 	if (ctx->purpose == SCAN_BATCH_START && *batch == 0)
 		*batch = ctx->batch;
-	if (ctx->purpose == SCAN_BATCH_END && *batch == ctx->batch) {
-		if (!report_found(t, NETNS_SRC_CLEANUP_END) ||
-		    !emit(NETNS_EV_TORN_DOWN, NETNS_SRC_CLEANUP_END, &r, 0))
-			return 0;
-		t->state = TRACKED_TORN_DOWN;
-		bpf_map_delete_elem(map, key);   /* a zombie now: refreshes watch for its free */
-	}
 	return 0;
 }
 
