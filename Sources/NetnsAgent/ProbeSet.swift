@@ -19,7 +19,7 @@ public struct ProbeLimits: Sendable, Hashable {
     public var syscallHooks = false
 
     /// Creates limits; the defaults hold about 50,000 events and 16 Ki namespaces (the kernel
-    /// side scans its map at every cleanup batch: its size is a cost, not just a cap).
+    /// side scans its map at every refresh: its size is a cost, not just a cap).
     public init(ringBufferBytes: UInt32 = 4 << 20, trackedNamespaces: UInt32 = 1 << 14) {
         self.ringBufferBytes = ringBufferBytes
         self.trackedNamespaces = trackedNamespaces
