@@ -203,6 +203,24 @@ static __always_inline struct net_reading read_net(struct net *net)
 	return r;
 }
 
+/*
+ * read_net for a pointer the verifier knows as a kernel `struct net` (an fentry or tp_btf
+ * argument, or what is reached from one by plain loads): plain loads, no helper calls. A
+ * NULL or faulting pointer reads zeros.
+ */
+static __always_inline struct net_reading read_net_btf(struct net *net)
+{
+	struct net_reading r = { .readable = true };
+	r.cookie = net->net_cookie;
+	r.inum = net->ns.inum;
+	r.passive = net->passive.refs.counter;
+	if (bpf_core_field_exists(net->ns.__ns_ref))
+		r.active = net->ns.__ns_ref.refs.counter;
+	else
+		r.active = ((struct net___pre618 *)net)->ns.count.refs.counter;
+	return r;
+}
+
 static __always_inline struct net *task_net(struct task_struct *task)
 {
 	return BPF_CORE_READ(task, nsproxy, net_ns);
@@ -226,11 +244,13 @@ static __always_inline bool emit_for(__u32 kind, __u32 source, const struct net_
 	e->kind = kind;
 	e->source = source;
 	e->result = result;
-	struct task_struct *task = holder ? holder : (struct task_struct *)bpf_get_current_task();
-	e->pid = BPF_CORE_READ(task, tgid);
-	e->tid = BPF_CORE_READ(task, pid);
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->uid = BPF_CORE_READ(task, real_cred, uid.val);
+	/* Both are kernel pointers the verifier knows (the current task, or an iterator's):
+	 * plain loads, no helper call per field. */
+	struct task_struct *task = holder ? holder : bpf_get_current_task_btf();
+	e->pid = task->tgid;
+	e->tid = task->pid;
+	e->ppid = task->real_parent->tgid;
+	e->uid = task->real_cred->uid.val;
 	if (holder) {
 		e->cgroup_id = 0;
 		BPF_CORE_READ_STR_INTO(&e->comm, holder, comm);
@@ -319,16 +339,14 @@ static __always_inline bool report_found(struct tracked_net *t, __u32 source)
 }
 
 /*
- * Starts following a namespace that was just created (CREATED) or found (DISCOVERED).
+ * Starts following a namespace that was just created (CREATED) or found (DISCOVERED), read
+ * as `r`, at `key` (its address), where the map holds `known` (looked up by the caller).
  * If the same memory held an earlier namespace that we never saw freed, that one is gone:
  * report its free first, so a reused address never hides a lifetime.
  */
-static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
-				      struct task_struct *holder)
+static __always_inline void track_reading(__u64 key, struct tracked_net *known, struct net_reading r, __u32 kind,
+					  __u32 source, struct task_struct *holder)
 {
-	__u64 key = (__u64)net;
-	struct net_reading r = read_net(net);
-	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
 
 	if (known) {
 		if (known->cookie == r.cookie)
@@ -367,6 +385,28 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 		if (stored && stored->cookie == r.cookie)
 			stored->reported = 0;
 	}
+}
+
+/* track_reading, for any pointer to a namespace (read with probe reads). */
+static __always_inline void track_net(struct net *net, __u32 kind, __u32 source, struct task_struct *holder)
+{
+	__u64 key = (__u64)net;
+	track_reading(key, bpf_map_lookup_elem(&tracked, &key), read_net(net), kind, source, holder);
+}
+
+/* Follows `task`'s namespace if it is not followed yet, as just created or as found; `task`
+ * is a pointer the verifier knows, so this costs plain loads and one lookup when it is
+ * (nearly always). */
+static __always_inline void notice_task_net_btf(struct task_struct *task, bool created, __u32 source)
+{
+	struct net *net = task->nsproxy->net_ns;   /* NULL once the task has left its namespaces */
+	if (!net)
+		return;
+	__u64 key = (__u64)net;
+	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
+	if (known && known->cookie == net->net_cookie)
+		return;
+	track_reading(key, known, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL);
 }
 
 /* Reports what copy_net_ns returned for a CLONE_NEWNET request: a new net, or an error. */

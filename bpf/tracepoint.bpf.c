@@ -51,9 +51,7 @@ int unshare_exit(struct syscall_exit *ctx)
 			emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_UNSHARE, NULL, (__s32)ctx->ret);
 		return 0;
 	}
-	struct net *net = task_net((struct task_struct *)bpf_get_current_task());
-	if (net)
-		track_net(net, NETNS_EV_CREATED, NETNS_SRC_UNSHARE, NULL);
+	notice_task_net_btf(bpf_get_current_task_btf(), true, NETNS_SRC_UNSHARE);
 	return 0;
 }
 
@@ -77,35 +75,26 @@ int clone3_exit(struct syscall_exit *ctx)
 	return 0;
 }
 
-/* Tracks `task`'s namespace if it is not followed yet: the task created it by unshare. */
-static __always_inline void notice_task_net(struct task_struct *task, __u32 source)
-{
-	struct net *net = task_net(task);
-	if (net && !is_followed(net))
-		track_net(net, found_kind(), source, NULL);
-}
-
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(fork_created, struct task_struct *parent, struct task_struct *child)
 {
-	struct net *parent_net = task_net(parent);
-	struct net *child_net = task_net(child);
-	notice_task_net(parent, NETNS_SRC_FORK);
-	if (child_net && child_net != parent_net)
-		track_net(child_net, NETNS_EV_CREATED, NETNS_SRC_FORK, NULL);
+	/* A namespace not followed yet, at a task's fork, exec or exit, was made by unshare. */
+	notice_task_net_btf(parent, false, NETNS_SRC_FORK);
+	if (child->nsproxy->net_ns != parent->nsproxy->net_ns)
+		notice_task_net_btf(child, true, NETNS_SRC_FORK);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_seen, struct task_struct *task)
 {
-	notice_task_net(task, NETNS_SRC_EXEC);
+	notice_task_net_btf(task, false, NETNS_SRC_EXEC);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_seen, struct task_struct *task)
 {
-	notice_task_net(task, NETNS_SRC_EXIT);
+	notice_task_net_btf(task, false, NETNS_SRC_EXIT);
 	return 0;
 }
