@@ -10,23 +10,27 @@ public struct HTTPReply: Sendable {
     public var status: HTTPResponseStatus
     /// The Content-Type.
     public var contentType: String
-    /// The body.
-    public var body: [UInt8]
+    /// The body, in parts sent one after the other (a document rendered in slices is sent
+    /// as its slices, not joined first).
+    public var parts: [ByteBuffer]
     /// Extra headers.
     public var headers: [(String, String)] = []
 
-    /// A reply with a body of bytes.
-    public init(status: HTTPResponseStatus, contentType: String, bytes: [UInt8], headers: [(String, String)] = []) {
+    /// A reply whose body is `parts`, in order.
+    public init(status: HTTPResponseStatus, contentType: String, parts: [ByteBuffer], headers: [(String, String)] = []) {
         self.status = status
         self.contentType = contentType
-        self.body = bytes
+        self.parts = parts
         self.headers = headers
     }
 
     /// A reply with a text body.
     public init(status: HTTPResponseStatus, contentType: String, body: String, headers: [(String, String)] = []) {
-        self.init(status: status, contentType: contentType, bytes: Array(body.utf8), headers: headers)
+        self.init(status: status, contentType: contentType, parts: [ByteBuffer(string: body)], headers: headers)
     }
+
+    /// The body's length in bytes.
+    public var contentLength: Int { parts.reduce(0) { $0 + $1.readableBytes } }
 }
 
 /// Serves the agent's read-only endpoints over HTTP/1.1.
@@ -282,15 +286,16 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead, with reply: HTTPReply, close: Bool) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: reply.contentType)
-        headers.add(name: "Content-Length", value: String(reply.body.count))
+        headers.add(name: "Content-Length", value: String(reply.contentLength))
         headers.add(name: "Cache-Control", value: "no-store")
         for (name, value) in reply.headers + extraHeaders { headers.add(name: name, value: value) }
         if close { headers.add(name: "Connection", value: "close") }
         let responseHead = HTTPResponseHead(version: head.version, status: reply.status, headers: headers)
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
         if head.method != .HEAD {
-            let buffer = context.channel.allocator.buffer(bytes: reply.body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            for part in reply.parts where part.readableBytes > 0 {
+                context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
+            }
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         let loopBound = NIOLoopBound((context, self), eventLoop: context.eventLoop)

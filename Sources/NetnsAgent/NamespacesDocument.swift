@@ -2,6 +2,7 @@ import CNetnsEvent
 import Dispatch
 import Glibc
 import NetnsCore
+import NIOCore
 
 /// Renders the namespaces the agent tracks as the JSON array `GET /namespaces` returns.
 ///
@@ -22,8 +23,19 @@ public enum NamespacesDocument {
         String(decoding: renderBytes(snapshot, clock: clock, now: now, leakedOnly: leakedOnly), as: UTF8.self)
     }
 
-    /// The same document as bytes (what HTTP sends: no string validation of megabytes).
+    /// The same document as bytes.
     public static func renderBytes(_ snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64, leakedOnly: Bool = false) -> [UInt8] {
+        let parts = renderParts(snapshot, clock: clock, now: now, leakedOnly: leakedOnly)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.readableBytes })
+        for part in parts { bytes += part.readableBytesView }
+        return bytes
+    }
+
+    /// The same document in consecutive parts, as HTTP sends it: large tables are rendered in
+    /// parallel slices, each its own part, so the document is never joined (a 70 MB copy).
+    public static func renderParts(_ snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64,
+                                   leakedOnly: Bool = false) -> [ByteBuffer] {
         let aggregator = snapshot.aggregator
         // Sort small keys, not the records: each record is hundreds of bytes.
         let records = aggregator.namespaces.values
@@ -33,14 +45,16 @@ public enum NamespacesDocument {
         let keys = records.map { ($0.firstSeenAt ?? 0, $0.cookie) }
         order.sort { keys[$0] < keys[$1] }
         let sorted = order
-        // Large tables are rendered in parallel slices, joined once at the end: the endpoint
-        // is for people and tools asking on demand, and they should not wait.
+        guard !sorted.isEmpty else { return [ByteBuffer(string: "[]\n")] }
+        // Large tables are rendered in parallel slices: the endpoint is for people and tools
+        // asking on demand, and they should not wait.
         let slices = sorted.count >= 20_000 ? max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 8)) : 1
         let sliceLength = (sorted.count + slices - 1) / slices
         let rendered = RenderedSlices(count: slices)
         DispatchQueue.concurrentPerform(iterations: slices) { slice in
             let range = (slice * sliceLength)..<min(sorted.count, (slice + 1) * sliceLength)
             var json = JSONWriter(capacity: range.count * 800 + 4)
+            if slice == 0 { json.raw("[") }
             // Through a buffer pointer, each record is borrowed, not copied (and retained).
             records.withUnsafeBufferPointer { records in
                 for position in range {
@@ -49,23 +63,13 @@ public enum NamespacesDocument {
                     write(records[sorted[position]], to: &json, snapshot: snapshot, clock: clock, now: now)
                 }
             }
-            rendered.parts[slice] = json.takeStorage()
+            if slice == slices - 1 { json.raw("\n]\n") }
+            // Copied into the part here, on this slice's thread, while it is in the cache.
+            let storage = json.takeStorage()
+            rendered.parts[slice] = ByteBuffer(bytes: UnsafeRawBufferPointer(storage))
+            storage.deallocate()
         }
-        // One copy into the document, straight from each slice's buffer.
-        let parts = UnsafeMutableBufferPointer(rebasing: rendered.parts[...])
-        defer { withExtendedLifetime(rendered) {} }
-        let opening: StaticString = "[", closing: StaticString = sorted.isEmpty ? "]\n" : "\n]\n"
-        let total = parts.reduce(opening.utf8CodeUnitCount + closing.utf8CodeUnitCount) { $0 + $1.count }
-        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-            var destination = UnsafeMutableRawPointer(buffer.baseAddress!)
-            for piece in [UnsafeRawBufferPointer(start: opening.utf8Start, count: opening.utf8CodeUnitCount)]
-                + parts.map(UnsafeRawBufferPointer.init)
-                + [UnsafeRawBufferPointer(start: closing.utf8Start, count: closing.utf8CodeUnitCount)] where piece.count > 0 {
-                destination.copyMemory(from: piece.baseAddress!, byteCount: piece.count)
-                destination += piece.count
-            }
-            initialized = total
-        }
+        return Array(rendered.parts)
     }
 
     private static func write(_ record: borrowing NamespaceRecord, to json: inout JSONWriter, snapshot: AgentState.Snapshot,
@@ -172,15 +176,15 @@ public enum NamespacesDocument {
 private final class RenderedSlices: @unchecked Sendable {
     // Each slice writes only its own element, and they are read only after every slice has
     // finished (`concurrentPerform` returns then): no two threads touch one element.
-    let parts: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>
+    let parts: UnsafeMutableBufferPointer<ByteBuffer>
 
     init(count: Int) {
         parts = .allocate(capacity: count)
-        parts.initialize(repeating: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+        parts.initialize(repeating: ByteBuffer())
     }
 
     deinit {
-        for part in parts { part.deallocate() }
+        parts.deinitialize()
         parts.deallocate()
     }
 }

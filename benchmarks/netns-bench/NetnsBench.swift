@@ -7,14 +7,15 @@ import NetnsCore
 ///
 ///     netns-bench ingest EVENTS                  decode + aggregate, events/s
 ///     netns-bench dump EVENTS FILE               the same records, for the C consumer
-///     netns-bench render NAMESPACES              /metrics and /namespaces, ms
+///     netns-bench render NAMESPACES              /metrics and /namespaces rendered, ms
+///     netns-bench http NAMESPACES                the same over HTTP, request to last byte, ms
 ///     netns-bench memory NAMESPACES              resident bytes per tracked namespace
 ///     netns-bench bpf-stats PID                  run_time_ns / run_cnt of PID's BPF programs
 ///
 /// Each prints `name value unit` lines; timings are the best of several runs.
 @main
 enum NetnsBench {
-    static func main() {
+    static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let command = arguments.first, arguments.count >= 2, let count = Int(arguments[1]) else {
             usage()
@@ -23,6 +24,7 @@ enum NetnsBench {
         case "ingest": ingest(events: count)
         case "dump" where arguments.count == 3: dump(events: count, to: arguments[2])
         case "render": render(namespaces: count)
+        case "http": await http(namespaces: count)
         case "memory": memory(namespaces: count)
         case "bpf-stats": bpfStats(pid: Int32(count))
         default: usage()
@@ -30,7 +32,7 @@ enum NetnsBench {
     }
 
     static func usage() -> Never {
-        print("usage: netns-bench ingest N | dump N FILE | render N | memory N | bpf-stats PID")
+        print("usage: netns-bench ingest N | dump N FILE | render N | http N | memory N | bpf-stats PID")
         exit(2)
     }
 
@@ -133,12 +135,75 @@ enum NetnsBench {
             bytes = MetricsExposition.render(snapshot, now: 10_000_000_000).utf8.count
             metricsBest = min(metricsBest, now() - start)
             start = now()
-            bytes += NamespacesDocument.renderBytes(snapshot, clock: clock, now: 10_000_000_000).count
+            bytes += NamespacesDocument.renderParts(snapshot, clock: clock, now: 10_000_000_000).reduce(0) { $0 + $1.readableBytes }
             namespacesBest = min(namespacesBest, now() - start)
         }
         print("render_metrics_ms \(format(metricsBest * 1000)) ms")
         print("render_namespaces_ms \(format(namespacesBest * 1000)) ms")
         print("render_bytes \(bytes) bytes")
+    }
+
+    /// `/metrics` and `/namespaces` as a client gets them: the agent's HTTP server on loopback
+    /// renders from a snapshot of `count` namespaces; a plain socket client sends the request
+    /// and reads to the last byte.
+    static func http(namespaces count: Int) async {
+        let snapshot = populated(count)
+        let clock = ClockMapping(realtimeOffset: 1_700_000_000_000_000_000)
+        let exporter: HTTPExporter
+        do {
+            exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0) { path, _ in
+                switch path {
+                case "/metrics":
+                    HTTPReply(status: .ok, contentType: "text/plain", body: MetricsExposition.render(snapshot, now: 10_000_000_000))
+                case "/namespaces":
+                    HTTPReply(status: .ok, contentType: NamespacesDocument.contentType,
+                              parts: NamespacesDocument.renderParts(snapshot, clock: clock, now: 10_000_000_000))
+                default: nil
+                }
+            }
+        } catch {
+            print("cannot serve: \(error)")
+            exit(1)
+        }
+        let port = UInt16(exporter.localAddress?.port ?? 0)
+        for path in ["/metrics", "/namespaces"] {
+            var best = Double.infinity
+            var bytes = 0
+            for _ in 0..<5 {
+                let start = now()
+                bytes = get(path, port: port)
+                best = min(best, now() - start)
+            }
+            let name = path.dropFirst()
+            print("http_\(name)_ms \(format(best * 1000)) ms")
+            print("http_\(name)_bytes \(bytes) bytes")
+        }
+        await exporter.stop()
+    }
+
+    /// GETs `path` from 127.0.0.1:`port` and reads the response to its end; its size.
+    static func get(_ path: String, port: UInt16) -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { print("cannot connect: errno \(errno)"); exit(1) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".utf8)
+        guard write(fd, request, request.count) == request.count else { print("cannot send"); exit(1) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var total = 0
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            total += count
+        }
+        return total
     }
 
     static func memory(namespaces count: Int) {
