@@ -63,12 +63,15 @@ public struct NamespaceTable: Sendable {
         guard let index = position(of: cookie) else { return false }
         unplace(cookie)
         let last = values.count - 1
-        if index != last {
+        if index == last {
+            values.removeLast()
+        } else {
+            // The last record moves into the hole (a move, not a swap: records are hundreds
+            // of bytes, and a swap copies three of them).
             let movedSlot = slot(of: values[last].cookie)
-            values.swapAt(index, last)
+            values[index] = values.removeLast()
             slots[movedSlot] = Int32(index + 1)
         }
-        values.removeLast()
         return true
     }
 

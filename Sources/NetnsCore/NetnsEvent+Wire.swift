@@ -30,12 +30,12 @@ extension NetnsEvent {
         let refs: RefCounts? =
             raw.active_refs == NETNS_REFS_UNKNOWN || raw.passive_refs == NETNS_REFS_UNKNOWN
             ? nil : RefCounts(active: raw.active_refs, passive: raw.passive_refs)
-        var task = TaskIdentity(pid: raw.pid, tid: raw.tid, cgroupID: raw.cgroup_id, uid: raw.uid, ppid: raw.ppid)
-        task.commBytes = withUnsafeBytes(of: raw.comm) { comm in
+        let comm = withUnsafeBytes(of: raw.comm) { comm in
             var bytes = CommBytes(low: comm.loadUnaligned(as: UInt64.self), high: comm.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
             bytes.high &= 0x00FF_FFFF_FFFF_FFFF  // the kernel's NUL terminator, even if a reader wrote none
             return bytes
         }
+        let task = TaskIdentity(pid: raw.pid, tid: raw.tid, commBytes: comm, cgroupID: raw.cgroup_id, uid: raw.uid, ppid: raw.ppid)
         self.init(
             kind: kind, timestamp: raw.timestamp_ns, cookie: raw.cookie, inum: raw.inum,
             refs: refs, task: task, result: raw.result, source: raw.source

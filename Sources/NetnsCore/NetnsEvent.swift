@@ -111,9 +111,14 @@ public struct TaskIdentity: Sendable, Hashable {
 
     /// Creates an identity.
     public init(pid: UInt32 = 0, tid: UInt32 = 0, comm: String = "", cgroupID: UInt64 = 0, uid: UInt32 = 0, ppid: UInt32 = 0) {
+        self.init(pid: pid, tid: tid, commBytes: CommBytes(comm), cgroupID: cgroupID, uid: uid, ppid: ppid)
+    }
+
+    /// Creates an identity from the kernel's 16 command-name bytes (no string is made).
+    public init(pid: UInt32, tid: UInt32, commBytes: CommBytes, cgroupID: UInt64, uid: UInt32, ppid: UInt32) {
         self.pid = pid
         self.tid = tid
-        self.commBytes = CommBytes(comm)
+        self.commBytes = commBytes
         self.cgroupID = cgroupID
         self.uid = uid
         self.ppid = ppid
