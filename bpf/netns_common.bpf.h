@@ -54,9 +54,25 @@ static __always_inline void enlist(__u64 key, __u32 batch)
 	batch_size = slot + 1;
 }
 
-struct release_walk {
+/* A walk around the kernel's namespace list, from `start` back to it. */
+struct list_walk {
 	struct list_head *start;
 	struct list_head *node;
+};
+
+/* The next entry of the walk (the list's head included: not a namespace), NULL at the end. */
+static __always_inline struct net *walk_next(struct list_walk *walk)
+{
+	struct list_head *node = walk->node;
+	struct list_head *next = BPF_CORE_READ(node, next);
+	if (!next || next == walk->start)
+		return NULL;
+	walk->node = next;
+	return (struct net *)((char *)next - bpf_core_field_offset(struct net, list));
+}
+
+struct release_walk {
+	struct list_walk list;
 	__u32 batch;
 };
 
@@ -66,12 +82,10 @@ struct release_walk {
  */
 static long release_step(__u64 index, struct release_walk *walk)
 {
-	struct list_head *node = walk->node;
-	struct list_head *next = BPF_CORE_READ(node, next);
-	if (!next || next == walk->start)
+	struct net *net = walk_next(&walk->list);
+	if (!net)
 		return 1;
-	walk->node = next;
-	__u64 key = (__u64)next - bpf_core_field_offset(struct net, list);
+	__u64 key = (__u64)net;
 	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);   /* never the list head */
 	if (!t || t->state == TRACKED_TORN_DOWN || read_active((struct net *)key) != 0)
 		return 0;
@@ -120,8 +134,7 @@ int BPF_PROG(cleanup_batch_start, struct work_struct *work)
 	struct net *host = task_net((struct task_struct *)bpf_get_current_task());
 	batch_listed = host != NULL;
 	if (host) {
-		struct release_walk walk = { .start = &host->list, .batch = batch };
-		walk.node = walk.start;
+		struct release_walk walk = { .list = { .start = &host->list, .node = &host->list }, .batch = batch };
 		bpf_loop(1 << 20, release_step, &walk, 0);
 	} else {
 		scan_tracked(SCAN_BATCH_START, batch);
@@ -164,19 +177,11 @@ static __always_inline bool is_net(struct net *net)
 	return type == CLONE_NEWNET && cookie != 0;
 }
 
-struct list_walk {
-	struct list_head *start;
-	struct list_head *node;
-};
-
 static long walk_step(__u64 index, struct list_walk *walk)
 {
-	struct list_head *node = walk->node;
-	struct list_head *next = BPF_CORE_READ(node, next);
-	if (!next || next == walk->start)
+	struct net *net = walk_next(walk);
+	if (!net)
 		return 1;
-	walk->node = next;
-	struct net *net = (struct net *)((char *)next - bpf_core_field_offset(struct net, list));
 	if (!is_followed(net) && is_net(net))
 		track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
 	return 0;
