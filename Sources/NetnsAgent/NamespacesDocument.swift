@@ -42,7 +42,9 @@ public enum NamespacesDocument {
         var order = records.indices.filter {
             !leakedOnly || records[$0].leak(at: now, thresholds: aggregator.leakThresholds) != nil
         }
-        let keys = records.map { ($0.firstSeenAt ?? 0, $0.cookie) }
+        let keys = records.withUnsafeBufferPointer { records in
+            records.indices.map { (records[$0].firstSeenAt ?? 0, records[$0].cookie) }
+        }
         order.sort { keys[$0] < keys[$1] }
         let sorted = order
         guard !sorted.isEmpty else { return [ByteBuffer(string: "[]\n")] }
@@ -53,27 +55,44 @@ public enum NamespacesDocument {
         let rendered = RenderedSlices(count: slices)
         DispatchQueue.concurrentPerform(iterations: slices) { slice in
             let range = (slice * sliceLength)..<min(sorted.count, (slice + 1) * sliceLength)
-            var json = JSONWriter(capacity: range.count * 800 + 4)
-            if slice == 0 { json.raw("[") }
-            // Through a buffer pointer, each record is borrowed, not copied (and retained).
-            records.withUnsafeBufferPointer { records in
-                for position in range {
-                    json.raw(position > 0 ? ",\n  " : "\n  ")
-                    json.resetComma()
-                    write(records[sorted[position]], to: &json, snapshot: snapshot, clock: clock, now: now)
+            // Rendered straight into the part that is sent (no copy of tens of megabytes), by
+            // as many passes as it takes: a pass stops at the first record that does not fit,
+            // and the next one starts there with twice the room.
+            var room = range.count * 800 + 16
+            var part = ByteBufferAllocator().buffer(capacity: room + 1)
+            var next = range.lowerBound
+            if slice == 0 { part.writeStaticString("[") }
+            repeat {
+                part.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { free in
+                    JSONWriter.preferHugePages(free)
+                    var json = JSONWriter(into: free)
+                    // Through a buffer pointer, each record is borrowed, not copied (and retained).
+                    records.withUnsafeBufferPointer { records in
+                        var cgroups = CgroupLookup(snapshot.cgroups)
+                        while next < range.upperBound {
+                            let checkpoint = json.count
+                            json.raw(next > 0 ? ",\n  " : "\n  ")
+                            json.resetComma()
+                            write(records[sorted[next]], to: &json, cgroups: &cgroups, snapshot: snapshot, clock: clock, now: now)
+                            if next == sorted.count - 1 { json.raw("\n]\n") }
+                            if json.overflowed {
+                                json.rewind(to: checkpoint)
+                                break
+                            }
+                            next += 1
+                        }
+                    }
+                    return json.count
                 }
-            }
-            if slice == slices - 1 { json.raw("\n]\n") }
-            // Copied into the part here, on this slice's thread, while it is in the cache.
-            let storage = json.takeStorage()
-            rendered.parts[slice] = ByteBuffer(bytes: UnsafeRawBufferPointer(storage))
-            storage.deallocate()
+                room = max(room, part.writableBytes) * 2
+            } while next < range.upperBound
+            rendered.parts[slice] = part
         }
         return Array(rendered.parts)
     }
 
-    private static func write(_ record: borrowing NamespaceRecord, to json: inout JSONWriter, snapshot: AgentState.Snapshot,
-                              clock: ClockMapping, now: UInt64) {
+    private static func write(_ record: borrowing NamespaceRecord, to json: inout JSONWriter, cgroups: inout CgroupLookup,
+                              snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64) {
         json.beginObject()
         json.field("cookie", record.cookie)
         json.field("inum", record.inum)
@@ -88,20 +107,23 @@ public enum NamespacesDocument {
         json.field("lifetimeSeconds", seconds(from: start, to: record.releasedAt ?? now))
         json.field("discoveredBy", discoveredBy(record))
         json.key("creator")
-        let cgroup = record.creator.flatMap { snapshot.cgroups[$0.cgroupID] }
-        writeCreator(record.creator, cgroup: cgroup, to: &json)
+        if let creator = record.creator { cgroups.select(creator.cgroupID) }
+        writeCreator(record.creator, cgroup: record.creator == nil ? nil : cgroups.selected, to: &json)
         json.key("holder")
         writeTask(record.discoverySource == NETNS_SRC_DISCOVERY_LIST.rawValue ? nil : record.discoveredHolder, to: &json)
         json.key("holders")
         json.beginArray()
-        for holder in record.holders {
-            json.beginObject()
-            json.field("kind", holder.kind.rawValue)
-            json.field("pid", holder.pid)
-            json.field("comm", holder.comm)
-            if let path = holder.path { json.field("path", path) }
-            if let fd = holder.fd { json.field("fd", fd) }
-            json.endObject()
+        // By index through a buffer pointer: each holder is read in place, its strings not retained.
+        record.holders.withUnsafeBufferPointer { holders in
+            for index in holders.indices {
+                json.beginObject()
+                json.field("kind", holders[index].kind.rawValue)
+                json.field("pid", holders[index].pid)
+                json.field("comm", holders[index].comm)
+                if holders[index].path != nil { json.field("path", holders[index].path) }
+                if holders[index].fd != nil { json.field("fd", holders[index].fd) }
+                json.endObject()
+            }
         }
         json.endArray()
         json.key("leak")
@@ -140,7 +162,7 @@ public enum NamespacesDocument {
         guard let task else { return json.null() }
         json.beginObject()
         json.field("pid", task.pid)
-        json.field("comm", task.comm)
+        json.field("comm", task.commBytes)
         json.field("cgroupId", task.cgroupID)
         json.field("uid", task.uid)
         json.field("ppid", task.ppid)
@@ -162,7 +184,7 @@ public enum NamespacesDocument {
         guard let task else { return json.null() }
         json.beginObject()
         json.field("pid", task.pid)
-        json.field("comm", task.comm)
+        json.field("comm", task.commBytes)
         json.field("cgroupId", task.cgroupID)
         json.endObject()
     }
@@ -189,64 +211,71 @@ private final class RenderedSlices: @unchecked Sendable {
     }
 }
 
-/// A minimal, fast JSON writer into a growing byte buffer: objects are written field by
-/// field, commas are handled here, and strings are escaped only where JSON requires it.
-/// (`/namespaces` of 100 k namespaces is about 70 MB: every append is a bounds check and a
-/// copy, nothing more.)
+/// The cgroup of each creator, looked up in the snapshot's table once per run of creators in
+/// the same cgroup (the common case: a runtime's namespaces come from one cgroup), not copied
+/// out of a dictionary for every namespace.
+private struct CgroupLookup {
+    private let table: [UInt64: CgroupInfo]
+    private var selectedID: UInt64?
+    /// The cgroup of the last `select`, if the table has it.
+    private(set) var selected: CgroupInfo?
+
+    init(_ table: [UInt64: CgroupInfo]) { self.table = table }
+
+    mutating func select(_ id: UInt64) {
+        guard id != selectedID else { return }
+        selectedID = id
+        selected = table[id]
+    }
+}
+
+/// A minimal, fast JSON writer into a region of memory it does not own: objects are written
+/// field by field, commas are handled here, and strings are escaped only where JSON requires
+/// it. (`/namespaces` of 100 k namespaces is about 70 MB: every append is a bounds check and a
+/// copy, nothing more.) What does not fit is not written: the writer is then `overflowed`, and
+/// its owner rewinds to a checkpoint and continues in a larger region.
 struct JSONWriter: ~Copyable {
-    private var storage: UnsafeMutableRawPointer
-    private var capacity: Int
-    private var count = 0
+    private let storage: UnsafeMutableRawPointer
+    private let capacity: Int
+    /// The bytes written so far.
+    private(set) var count = 0
+    /// Whether something did not fit (and was dropped).
+    private(set) var overflowed = false
     private var needsComma = false
 
-    init(capacity: Int = 256) {
-        self.capacity = max(capacity, 64)
-        storage = Self.allocate(self.capacity)
+    init(into region: UnsafeMutableRawBufferPointer) {
+        storage = region.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 1)!
+        capacity = region.baseAddress == nil ? 0 : region.count
     }
 
-    deinit { storage.deallocate() }
-
-    /// Memory for `byteCount` bytes; large buffers ask for transparent huge pages, which
-    /// cut the page faults of writing tens of megabytes by a factor of 512.
-    private static func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer {
+    /// Asks for transparent huge pages under the whole 2 MiB pages of a fresh, untouched region,
+    /// which cuts the page faults of writing tens of megabytes by a factor of 512.
+    static func preferHugePages(_ region: UnsafeMutableRawBufferPointer) {
         let hugePage = 2 << 20
-        guard byteCount >= 2 * hugePage else { return .allocate(byteCount: byteCount, alignment: 1) }
-        var memory: UnsafeMutableRawPointer?
-        guard posix_memalign(&memory, hugePage, byteCount) == 0, let memory else {
-            return .allocate(byteCount: byteCount, alignment: 1)
-        }
-        _ = madvise(memory, byteCount & ~(hugePage - 1), MADV_HUGEPAGE)
-        return memory
+        guard let base = region.baseAddress, region.count >= 2 * hugePage else { return }
+        let start = (Int(bitPattern: base) + hugePage - 1) & ~(hugePage - 1)
+        let end = (Int(bitPattern: base) + region.count) & ~(hugePage - 1)
+        guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(aligned, end - start, MADV_HUGEPAGE)
     }
 
-    /// Hands the written bytes over to the caller, who deallocates them.
-    consuming func takeStorage() -> UnsafeMutableRawBufferPointer {
-        let taken = UnsafeMutableRawBufferPointer(start: storage, count: count)
-        discard self
-        return taken
+    /// Forgets what was written after `checkpoint`, and an overflow.
+    mutating func rewind(to checkpoint: Int) {
+        count = checkpoint
+        overflowed = false
     }
 
+    /// Whether `extra` more bytes fit; if not, the writer is overflowed from now on.
     @inline(__always)
-    private mutating func reserve(_ extra: Int) {
-        if _fastPath(count + extra <= capacity) { return }
-        grow(extra)
-    }
-
-    @inline(never)
-    private mutating func grow(_ extra: Int) {
-        var newCapacity = capacity * 2
-        while newCapacity < count + extra { newCapacity *= 2 }
-        let grown = Self.allocate(newCapacity)
-        grown.copyMemory(from: storage, byteCount: count)
-        storage.deallocate()
-        storage = grown
-        capacity = newCapacity
+    private mutating func reserve(_ extra: Int) -> Bool {
+        if _fastPath(!overflowed && count + extra <= capacity) { return true }
+        overflowed = true
+        return false
     }
 
     @inline(__always)
     private mutating func append(_ buffer: UnsafeRawBufferPointer) {
-        reserve(buffer.count)
-        guard let base = buffer.baseAddress else { return }
+        guard reserve(buffer.count), let base = buffer.baseAddress else { return }
         (storage + count).copyMemory(from: base, byteCount: buffer.count)
         count += buffer.count
     }
@@ -260,9 +289,8 @@ struct JSONWriter: ~Copyable {
 
     @inline(__always)
     private mutating func append(_ byte: UInt8) {
-        reserve(1)
-        storage.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
-        count += 1
+        guard reserve(1) else { return }
+        appendReserved(byte)
     }
 
     /// Appends text as is (structure between values, written by the caller).
@@ -286,7 +314,7 @@ struct JSONWriter: ~Copyable {
 
     @inline(__always)
     mutating func key(_ name: StaticString) {
-        reserve(name.utf8CodeUnitCount + 4)
+        guard reserve(name.utf8CodeUnitCount + 4) else { return }
         if needsComma { appendReserved(UInt8(ascii: ",")) }
         appendReserved(UInt8(ascii: "\""))
         (storage + count).copyMemory(from: name.utf8Start, byteCount: name.utf8CodeUnitCount)
@@ -330,7 +358,7 @@ struct JSONWriter: ~Copyable {
     mutating func time(_ name: StaticString, _ monotonic: UInt64?, clock: ClockMapping) {
         key(name)
         if let monotonic {
-            reserve(CivilTime.rfc3339Length + 2)
+            guard reserve(CivilTime.rfc3339Length + 2) else { return }
             appendReserved(UInt8(ascii: "\""))
             CivilTime(unixNanoseconds: clock.unixNanoseconds(monotonic)).writeRFC3339(to: storage + count)
             count += CivilTime.rfc3339Length
@@ -348,10 +376,32 @@ struct JSONWriter: ~Copyable {
         needsComma = true
     }
 
+    @inline(__always)
+    mutating func field(_ name: StaticString, _ value: String) {
+        key(name)
+        appendString(value)
+        needsComma = true
+    }
+
+    /// A task's name: its bytes as they are when all ASCII (nearly always), else decoded as
+    /// UTF-8 with invalid bytes replaced, as `CommBytes.string` does.
+    mutating func field(_ name: StaticString, _ comm: CommBytes) {
+        key(name)
+        if (comm.low | comm.high) & 0x8080_8080_8080_8080 == 0 {
+            withUnsafeBytes(of: (comm.low, comm.high)) { raw in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                appendQuoted(UnsafeBufferPointer(rebasing: bytes[..<(bytes.firstIndex(of: 0) ?? bytes.count)]))
+            }
+        } else {
+            appendString(comm.string)
+        }
+        needsComma = true
+    }
+
     private mutating func integer(_ value: some BinaryInteger) {
         if value < 0 { append(UInt8(ascii: "-")) }
         var magnitude = UInt64(value.magnitude)
-        reserve(20)
+        guard reserve(20) else { return }
         var digits = 0
         var probe = magnitude
         repeat { digits += 1; probe /= 10 } while probe > 0
@@ -363,18 +413,23 @@ struct JSONWriter: ~Copyable {
     }
 
     private mutating func appendString(_ value: String) {
-        var value = value
-        value.withUTF8 { utf8 in
-            reserve(utf8.count + 2)
-            appendReserved(UInt8(ascii: "\""))
-            var start = 0
-            while let special = Self.firstEscaped(in: utf8, from: start) {
-                append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start..<special])))
-                escape(utf8[special])
-                start = special + 1
-            }
-            append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start...])))
+        // Native strings (all of them on Linux) are read in place; others through a copy.
+        if value.utf8.withContiguousStorageIfAvailable({ appendQuoted($0) }) == nil {
+            Array(value.utf8).withUnsafeBufferPointer { appendQuoted($0) }
         }
+    }
+
+    /// Appends UTF-8 as a JSON string: quoted, escaped where JSON requires it.
+    private mutating func appendQuoted(_ utf8: UnsafeBufferPointer<UInt8>) {
+        guard reserve(utf8.count + 2) else { return }
+        appendReserved(UInt8(ascii: "\""))
+        var start = 0
+        while let special = Self.firstEscaped(in: utf8, from: start) {
+            append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start..<special])))
+            escape(utf8[special])
+            start = special + 1
+        }
+        append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start...])))
         append(UInt8(ascii: "\""))
     }
 
@@ -399,7 +454,7 @@ struct JSONWriter: ~Copyable {
     private static func firstEscaped(in utf8: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         var index = start
-        let raw = UnsafeRawPointer(utf8.baseAddress!)
+        guard let raw = UnsafeRawPointer(utf8.baseAddress) else { return nil }
         while index + 8 <= utf8.count {
             let word = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
             // A byte is flagged if it is below 0x20, or equals '"' or '\\' (zero after XOR).

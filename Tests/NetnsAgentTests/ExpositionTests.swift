@@ -163,6 +163,39 @@ struct NamespacesDocumentTests {
         #expect(list.map(\.cookie) == (1...UInt64(count)).map { $0 })
     }
 
+    @Test("records far larger than the room first set aside are rendered whole, in order",
+          arguments: [3, 25_001])
+    func recordsLargerThanTheEstimate(count: Int) throws {
+        var aggregator = Aggregator(limits: .init(freedHistory: 0))
+        aggregator.apply((0..<count).map { index in
+            NetnsEvent(kind: .created, timestamp: 1_000 + UInt64(index), cookie: UInt64(index + 1), inum: UInt32(index))
+        })
+        // Every slice's first and last records carry ~40 KB of holders: each overflows the
+        // room estimated per record, at the start of a pass and at its end.
+        let path = String(repeating: "/run/netns/long", count: 256)
+        let heavy = Set([1, 2, UInt64(count / 2), UInt64(count / 2 + 1), UInt64(count)])
+        aggregator.apply(HolderScan(timestamp: 1_000_000, byCookie: Dictionary(uniqueKeysWithValues: heavy.map { cookie in
+            (cookie, (0..<10).map { Holder(kind: .mount, pid: UInt32($0), comm: "c", path: path) })
+        }), byInum: [:]))
+        let json = NamespacesDocument.render(AgentState.Snapshot(aggregator: aggregator), clock: ClockMapping(realtimeOffset: 0), now: 10_000_000_000)
+        let list = try NamespaceSummary.decodeList(json)
+        #expect(list.map(\.cookie) == (1...UInt64(count)).map { $0 })
+        for entry in list where heavy.contains(entry.cookie) {
+            #expect(entry.holders?.count == 10)
+            #expect(entry.holders?.allSatisfy { $0.path == path } == true)
+        }
+    }
+
+    @Test("a task name that is not UTF-8 is rendered with replacement characters, as valid JSON")
+    func invalidUTF8Comm() throws {
+        var aggregator = Aggregator()
+        var task = TaskIdentity(pid: 1, tid: 1, comm: "x", cgroupID: 0, uid: 0, ppid: 0)
+        task.commBytes = CommBytes(low: 0x00FF_6261, high: 0)   // "ab\u{FF}"
+        aggregator.apply([NetnsEvent(kind: .created, timestamp: 1, cookie: 9, inum: 9, task: task)])
+        let json = NamespacesDocument.render(AgentState.Snapshot(aggregator: aggregator), clock: ClockMapping(realtimeOffset: 0), now: 3)
+        #expect(try NamespaceSummary.decodeList(json).first?.creator?.comm == "ab\u{FFFD}")
+    }
+
     @Test("strings are escaped wherever the special byte falls", arguments: [
         "plain-comm", "q\"uote", "back\\slash", "tab\there", "nl\n", "\u{1}ctl", "ünïcødé-名前",
         "/kubepods.slice/a-very-long-path-that-spans-several-words-\"-and-ends-with-a-quote\"",
