@@ -3,7 +3,8 @@
  * Programs every probe set carries, whatever it hooks for creation and release:
  *  - the start and end of each cleanup_net batch on the netns workqueue, where released
  *    namespaces are found (active count zero) and freed ones too (passive count zero);
- *  - `refresh`, run by the agent every few seconds (BPF_PROG_TEST_RUN) to re-read refcounts;
+ *  - `refresh` and `refresh_full`, run by the agent every few seconds (BPF_PROG_TEST_RUN) to
+ *    re-read refcounts;
  *  - two iterators for the discovery pass: namespaces of every task, and those held through
  *    a file (an nsfs file such as a bind mount the agent opened, or a socket).
  * Include it once, from a probe set's .bpf.c, after netns_core.bpf.h.
@@ -14,6 +15,7 @@
 #include "netns_core.bpf.h"
 
 extern const void cleanup_net __ksym __weak;
+extern const void init_net __ksym __weak;
 
 static __always_inline bool is_cleanup_net(const void *func)
 {
@@ -177,6 +179,19 @@ static __always_inline bool is_net(struct net *net)
 	return type == CLONE_NEWNET && cookie != 0;
 }
 
+/*
+ * A walk around the namespace list from init_net (never unlisted), or failing that from the
+ * current task's namespace (the agent's own, alive while it runs refresh).
+ */
+static __always_inline struct list_walk list_walk_from_host(void)
+{
+	struct net *host = &init_net ? (struct net *)&init_net : task_net((struct task_struct *)bpf_get_current_task());
+	struct list_walk walk = { .start = host ? &host->list : NULL };
+	walk.node = walk.start;
+	return walk;
+}
+
+/* One namespace on the list: followed (as found, creator unknown) if it is not yet. */
 static long walk_step(__u64 index, struct list_walk *walk)
 {
 	struct net *net = walk_next(walk);
@@ -187,20 +202,66 @@ static long walk_step(__u64 index, struct list_walk *walk)
 	return 0;
 }
 
+/* One namespace on the list at a refresh: re-read if followed, followed if not yet. */
+static long refresh_step(__u64 index, struct list_walk *walk)
+{
+	struct net *net = walk_next(walk);
+	if (!net)
+		return 1;
+	__u64 key = (__u64)net;
+	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);   /* never the list head */
+	if (!t) {
+		if (is_net(net))
+			track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
+		return 0;
+	}
+	struct net_reading r = read_net(net);
+	if (r.cookie == t->cookie)
+		scan_one(key, t, &r, SCAN_REFRESH);
+	else if (is_net(net))
+		track_reading(key, t, r, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);   /* memory reused */
+	return 0;
+}
+
+/* Scans every followed namespace, then follows any namespace on the list not followed yet. */
+static __always_inline void refresh_everything(void)
+{
+	full_scan_due = 0;   /* a failure during this scan sets it again */
+	scan_tracked(SCAN_REFRESH, 0);
+	struct list_walk walk = list_walk_from_host();
+	if (walk.start)
+		bpf_loop(1 << 20, walk_step, &walk, 0);
+}
+
 /*
- * Not attached: the agent runs it on demand. Re-reads every tracked namespace, then walks the
- * kernel's namespace list from one of them and tracks any alive namespace not followed yet:
- * those pinned only inside the kernel, which no task, file or mount shows.
+ * Not attached: the agent runs it on demand, every few seconds (BPF_PROG_TEST_RUN).
+ * Re-reads the refcounts of every alive namespace and follows those pinned only inside the
+ * kernel, which no task, file or mount shows, by walking the kernel's namespace list: its
+ * cost follows the namespaces the host has, not the size of the maps. Released namespaces
+ * are on the list until their cleanup batch, whose hooks see them out. Only namespaces no
+ * list has need a scan of the whole `tracked` map: after a failure (one may have been
+ * missed), while zombies are held, or on a kernel without the batch hooks.
  */
 SEC("raw_tp")
 int refresh(void *ctx)
 {
-	__u64 alive = scan_tracked(SCAN_REFRESH, 0);
-	if (!alive)
+	struct list_walk walk = list_walk_from_host();
+	if (full_scan_due || zombies > 0 || !&cleanup_net || !walk.start) {
+		refresh_everything();
 		return 0;
-	struct list_walk walk = { .start = &((struct net *)alive)->list };
-	walk.node = walk.start;
-	bpf_loop(1 << 20, walk_step, &walk, 0);
+	}
+	bpf_loop(1 << 20, refresh_step, &walk, 0);
+	return 0;
+}
+
+/*
+ * Not attached: `refresh`, scanning every followed namespace whatever the shortcuts say. The
+ * agent runs it now and then instead, so nothing they miss stays unseen for long.
+ */
+SEC("raw_tp")
+int refresh_full(void *ctx)
+{
+	refresh_everything();
 	return 0;
 }
 

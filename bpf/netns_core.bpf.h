@@ -148,11 +148,22 @@ struct {
 
 /* ---- Counting failures -------------------------------------------------------------- */
 
+/*
+ * Set by every counted failure (an event not sent, a map full, a read failed): a shortcut
+ * may have missed something since, so the next refresh scans every followed namespace.
+ */
+__u32 full_scan_due = 0;
+
+/* Followed namespaces torn down and still held by passive references (zombies): no list
+ * has them, so while there are any, refreshes scan every followed namespace. */
+__s32 zombies = 0;
+
 static __always_inline void count(__u32 stat)
 {
 	__u64 *slot = bpf_map_lookup_elem(&stats, &stat);
 	if (slot)
 		*slot += 1;
+	full_scan_due = 1;
 }
 
 /* ---- Reading a struct net on any kernel --------------------------------------------- */
@@ -352,6 +363,8 @@ static __always_inline void track_reading(__u64 key, struct tracked_net *known, 
 	if (known) {
 		if (known->cookie == r.cookie)
 			return;                                    /* already followed */
+		if (known->state == TRACKED_TORN_DOWN)
+			__sync_fetch_and_add(&zombies, -1);        /* its slot is taken below */
 		struct net_reading gone = { .cookie = known->cookie, .inum = known->inum,
 					    .active = 0, .passive = 0 };
 		/* Its slot is taken now. One never reported lived and died while the ring buffer
@@ -454,7 +467,6 @@ enum scan_purpose { SCAN_BATCH_START, SCAN_BATCH_END, SCAN_REFRESH };
 struct scan_ctx {
 	__u32 purpose;    /* enum scan_purpose */
 	__u32 batch;      /* the batch starting or ending */
-	__u64 alive;      /* any followed namespace still alive: a way onto the namespace list */
 };
 
 static __always_inline __u32 scan_source(const struct scan_ctx *ctx)
@@ -480,6 +492,8 @@ static __always_inline bool report_gone(__u64 key, struct tracked_net *t, __u32 
 	}
 	if (!emit(NETNS_EV_FREED, source, &last, 0))
 		return false;
+	if (t->state == TRACKED_TORN_DOWN)
+		__sync_fetch_and_add(&zombies, -1);
 	forget(key);
 	return true;
 }
@@ -490,36 +504,38 @@ static __always_inline bool is_gone(const struct net_reading *r, const struct tr
 }
 
 /*
- * One followed namespace, at a refresh or (tracepoint set) a batch start: reports its release
- * when its active count reads zero, its free when its memory is gone, and on a refresh any
- * change of its refcounts. State changes only once the event is sent.
+ * One followed namespace read as `r`, at a refresh or (tracepoint set) a batch start: reports
+ * its release when its active count reads zero, its free when its memory is gone, and on a
+ * refresh any change of its refcounts. State changes only once the event is sent.
  */
-static long scan_tracked_one(struct bpf_map *map, __u64 *key, struct tracked_net *t,
-			     struct scan_ctx *ctx)
+static __always_inline void scan_one(__u64 key, struct tracked_net *t, const struct net_reading *r, __u32 purpose)
 {
-	struct net_reading r = read_net((struct net *)*key);
-	__u32 source = scan_source(ctx);
+	__u32 source = purpose == SCAN_BATCH_START ? NETNS_SRC_CLEANUP_START : NETNS_SRC_REFRESH;
 
 	if (!report_found(t, source))
-		return 0;                         /* its creation first, at the next scan */
-	if (is_gone(&r, t)) {
-		report_gone(*key, t, source);
-		return 0;
+		return;                           /* its creation first, at the next scan */
+	if (is_gone(r, t)) {
+		report_gone(key, t, source);
+		return;
 	}
-	if (t->state == TRACKED_ALIVE && r.active == 0) {
-		if (!emit(NETNS_EV_RELEASED, source, &r, 0))
-			return 0;
+	if (t->state == TRACKED_ALIVE && r->active == 0) {
+		if (!emit(NETNS_EV_RELEASED, source, r, 0))
+			return;
 		t->state = TRACKED_RELEASED;
-		join_dying(*key);
+		join_dying(key);
 	}
-	if (ctx->purpose == SCAN_REFRESH && (r.active != t->active || r.passive != t->passive)) {
-		if (!emit(NETNS_EV_REFS, source, &r, 0))
-			return 0;
+	if (purpose == SCAN_REFRESH && (r->active != t->active || r->passive != t->passive)) {
+		if (!emit(NETNS_EV_REFS, source, r, 0))
+			return;
 	}
-	t->active = r.active;
-	t->passive = r.passive;
-	if (t->state == TRACKED_ALIVE && r.active > 0)
-		ctx->alive = *key;
+	t->active = r->active;
+	t->passive = r->passive;
+}
+
+static long scan_tracked_one(struct bpf_map *map, __u64 *key, struct tracked_net *t, struct scan_ctx *ctx)
+{
+	struct net_reading r = read_net((struct net *)*key);
+	scan_one(*key, t, &r, ctx->purpose);
 	return 0;
 }
 
@@ -543,6 +559,7 @@ static __always_inline void end_dying_one(__u64 key)
 	if (!report_found(t, NETNS_SRC_CLEANUP_END) || !emit(NETNS_EV_TORN_DOWN, NETNS_SRC_CLEANUP_END, &r, 0))
 		return;
 	t->state = TRACKED_TORN_DOWN;
+	__sync_fetch_and_add(&zombies, 1);
 	bpf_map_delete_elem(&dying, &key);
 }
 
@@ -572,12 +589,11 @@ static long scan_dying_one(struct bpf_map *map, __u64 *key, __u32 *batch, struct
 	return 0;
 }
 
-/* Scans every followed namespace; returns one still alive (0 if none). */
-static __always_inline __u64 scan_tracked(__u32 purpose, __u32 batch)
+/* Scans every followed namespace (every bucket of the map, full or empty). */
+static __always_inline void scan_tracked(__u32 purpose, __u32 batch)
 {
 	struct scan_ctx ctx = { .purpose = purpose, .batch = batch };
 	bpf_for_each_map_elem(&tracked, scan_tracked_one, &ctx, 0);
-	return ctx.alive;
 }
 
 /* Scans the dying namespaces only. */

@@ -135,7 +135,7 @@ public final class Agent: Service {
         let scanner = HolderScanner(probes: probes, state: state, hostCookie: limits.hostCookie)
         do {
             try scanner.scan(openingPins: true)
-            try probes.refresh()
+            try probes.refresh(full: true)
             try probes.finishBaseline()
         } catch {
             probes.detach()
@@ -206,9 +206,12 @@ public final class Agent: Service {
             }
             group.addTask { [configuration] in
                 var reconciledAfterLosses: UInt64 = 0
+                var refreshes = 0
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.refreshInterval)
-                    guard let statistics = Self.refresh(probes: probes, state: state, logger: logger) else { continue }
+                    refreshes += 1
+                    let full = refreshes % Self.refreshesPerFullRefresh == 0
+                    guard let statistics = Self.refresh(probes: probes, state: state, full: full, logger: logger) else { continue }
                     if statistics.eventsLost > reconciledAfterLosses {
                         await pump.catchUp()
                         if Self.reconcile(probes: probes, state: state, statistics: statistics, logger: logger) {
@@ -296,10 +299,14 @@ public final class Agent: Service {
         }
     }
 
+    /// One refresh in this many re-reads every followed namespace, not only those the kernel
+    /// lists (30 s at the default interval): a safety net under the kernel side's shortcuts.
+    static let refreshesPerFullRefresh = 15
+
     /// Re-reads refcounts and the kernel side's counters; nil if that failed.
-    private static func refresh(probes: ProbeSet, state: AgentState, logger: Logger) -> ProbeStatistics? {
+    private static func refresh(probes: ProbeSet, state: AgentState, full: Bool, logger: Logger) -> ProbeStatistics? {
         do {
-            try probes.refresh()
+            try probes.refresh(full: full)
             let statistics = try probes.statistics()
             state.update { $0.probeStatistics = statistics }
             state.countUnreported(total: statistics.unreported)

@@ -46,6 +46,7 @@ public final class ProbeSet: @unchecked Sendable {
     private let object: BPFObject
     private var links: [BPFLink]
     private let refreshProgram: BPFProgram
+    private let fullRefreshProgram: BPFProgram
     private let taskDiscovery: BPFProgram
     private let fileDiscovery: BPFProgram
     /// The ring buffer the programs write events to.
@@ -82,6 +83,7 @@ public final class ProbeSet: @unchecked Sendable {
             self.object = object
             self.links = links
             self.refreshProgram = try object.program(named: "refresh")
+            self.fullRefreshProgram = try object.program(named: "refresh_full")
             self.taskDiscovery = try object.program(named: "discover_tasks")
             self.fileDiscovery = try object.program(named: "discover_files")
             self.events = try object.map(named: "events")
@@ -117,9 +119,12 @@ public final class ProbeSet: @unchecked Sendable {
         try config.update(at: 0, to: settings)
     }
 
-    /// Re-reads every tracked namespace's refcounts; changes arrive as events.
-    public func refresh() throws(BPFError) {
-        try refreshProgram.run()
+    /// Re-reads the refcounts of the namespaces the kernel lists and follows any it does not
+    /// follow yet; changes arrive as events. A full refresh also re-reads every followed
+    /// namespace the kernel no longer lists, whatever the kernel side's own shortcuts say (it
+    /// takes them itself after any failure, while zombies are held, or without batch hooks).
+    public func refresh(full: Bool = false) throws(BPFError) {
+        try (full ? fullRefreshProgram : refreshProgram).run()
     }
 
     /// Reports every namespace that a task uses or a file holds and that is not tracked yet
