@@ -86,13 +86,22 @@ public struct Aggregator: Sendable {
     }
 
     /// Event counts by kind, in a fixed array (the ingest path touches it for every event).
+    /// Inline storage, not an array: no uniqueness check and no indirection per event.
     public struct KindCounts: Sendable, Hashable {
-        private var counts = [UInt64](repeating: 0, count: 16)
+        private var counts = InlineArray<16, UInt64>(repeating: 0)
 
         /// The count for `kind`.
         public subscript(kind: NetnsEvent.Kind) -> UInt64 {
             get { counts[Int(kind.rawValue) & 15] }
             set { counts[Int(kind.rawValue) & 15] = newValue }
+        }
+
+        public static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.counts.indices.allSatisfy { lhs.counts[$0] == rhs.counts[$0] }
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            for index in counts.indices { hasher.combine(counts[index]) }
         }
     }
 
@@ -189,22 +198,25 @@ public struct Aggregator: Sendable {
     }
 
     private mutating func applyNamespaceEvent(_ event: NetnsEvent) {
-        switch event.kind {
-        case .setup where namespaces.position(of: event.cookie) == nil:
-            holdSetupResult(event)
-            return
-        case .refs where namespaces.position(of: event.cookie) == nil:
-            return  // a reading of a namespace already dropped from history
-        default:
-            break
-        }
-        if stateCounts.alive + stateCounts.dying >= limits.liveNamespaces, namespaces.position(of: event.cookie) == nil {
-            counters.capacityDrops += 1
-            return
+        // One lookup: the record is changed where it lies (inserted first if new).
+        let position = namespaces.position(of: event.cookie)
+        if position == nil {
+            switch event.kind {
+            case .setup:
+                holdSetupResult(event)
+                return
+            case .refs:
+                return  // a reading of a namespace already dropped from history
+            default:
+                break
+            }
+            if stateCounts.alive + stateCounts.dying >= limits.liveNamespaces {
+                counters.capacityDrops += 1
+                return
+            }
         }
         let pendingSetup = pendingSetups.isEmpty ? nil : pendingSetups.removeValue(forKey: event.cookie)
-        // One lookup: the record is changed where it lies (inserted first if new).
-        let change = namespaces.modify(event.cookie, inserting: { NamespaceRecord(cookie: event.cookie, inum: event.inum) }) {
+        let change = namespaces.modify(at: position, inserting: { NamespaceRecord(cookie: event.cookie, inum: event.inum) }) {
             Self.update(&$0, with: event, pendingSetup: pendingSetup)
         }
         counters.created += change.created ? 1 : 0

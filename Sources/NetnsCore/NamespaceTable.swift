@@ -40,9 +40,16 @@ public struct NamespaceTable: Sendable {
     /// Changes the record of `cookie` in place, inserting `make()` first if there is none.
     mutating func modify<Result>(_ cookie: UInt64, inserting make: () -> NamespaceRecord,
                                  _ body: (inout NamespaceRecord) -> Result) -> Result {
+        modify(at: position(of: cookie), inserting: make, body)
+    }
+
+    /// Changes the record at `position` (as `position(of:)` just returned it) in place, or
+    /// inserts `make()` and changes that if there is none.
+    mutating func modify<Result>(at position: Int?, inserting make: () -> NamespaceRecord,
+                                 _ body: (inout NamespaceRecord) -> Result) -> Result {
         let index: Int
-        if let found = position(of: cookie) {
-            index = found
+        if let position {
+            index = position
         } else {
             growIfNeeded()
             values.append(make())

@@ -23,6 +23,7 @@ extension NetnsEvent {
 
     /// Decodes one record as the BPF programs wrote it. Bytes are untrusted: a short record
     /// or an unknown kind is an error, never a crash.
+    @inlinable  // once per event on the ingest path, called from the agent's module
     public init(wire bytes: UnsafeRawBufferPointer) throws(EventDecodingError) {
         guard bytes.count >= Self.wireSize else { throw .truncated(byteCount: bytes.count) }
         let raw = bytes.loadUnaligned(as: netns_event.self)

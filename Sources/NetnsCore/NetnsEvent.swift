@@ -64,6 +64,7 @@ public struct NetnsEvent: Sendable, Hashable {
         }
     }
 
+    @inlinable
     public init(
         kind: Kind, timestamp: UInt64, cookie: UInt64 = 0, inum: UInt32 = 0,
         refs: RefCounts? = nil, task: TaskIdentity = .init(), result: Int32 = 0, source: UInt32 = 0
@@ -87,6 +88,7 @@ public struct RefCounts: Sendable, Hashable {
     public var passive: Int32
 
     /// Creates a reading.
+    @inlinable
     public init(active: Int32, passive: Int32) {
         self.active = active
         self.passive = passive
@@ -115,6 +117,7 @@ public struct TaskIdentity: Sendable, Hashable {
     }
 
     /// Creates an identity from the kernel's 16 command-name bytes (no string is made).
+    @inlinable
     public init(pid: UInt32, tid: UInt32, commBytes: CommBytes, cgroupID: UInt64, uid: UInt32, ppid: UInt32) {
         self.pid = pid
         self.tid = tid
@@ -149,6 +152,7 @@ public struct CommBytes: Sendable, Hashable {
     }
 
     /// Takes 16 bytes as they are.
+    @inlinable
     public init(low: UInt64, high: UInt64) {
         self.low = low
         self.high = high
