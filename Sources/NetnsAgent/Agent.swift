@@ -266,7 +266,7 @@ public final class Agent: Service {
                                  headers: [("Vary", "Accept")])
             case "/namespaces":
                 return HTTPReply(status: .ok, contentType: NamespacesDocument.contentType,
-                                 parts: NamespacesDocument.renderParts(state.snapshot(), clock: clock, now: ClockMapping.monotonicNow()))
+                                 stream: NamespacesDocument.chunks(state.snapshot(), clock: clock, now: ClockMapping.monotonicNow()))
             case "/":
                 return HTTPReply(status: .ok, contentType: "text/plain",
                                  body: "netns-tracer: GET /metrics (Prometheus) or /namespaces (JSON)\n")

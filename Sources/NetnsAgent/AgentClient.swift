@@ -77,11 +77,40 @@ public struct AgentClient: Sendable {
         guard parts.count >= 2, let status = Int(parts[1]) else {
             throw Failure(description: "malformed status line from \(url): \(statusLine)")
         }
-        let body = String(decoding: response[(headerEnd + 4)...], as: UTF8.self)
+        let rawBody = response[(headerEnd + 4)...]
+        let chunked = header.split(separator: "\r\n").dropFirst().contains { line in
+            let field = line.split(separator: ":", maxSplits: 1)
+            return field.count == 2 && field[0].lowercased() == "transfer-encoding" && field[1].lowercased().contains("chunked")
+        }
+        let body = String(decoding: chunked ? try dechunk(rawBody, from: url) : Array(rawBody), as: UTF8.self)
         guard status == 200 else {
             throw Failure(description: "\(url) answered \(status): \(body.prefix(200))")
         }
         return body
+    }
+
+    /// The data of a body in chunked transfer encoding (RFC 9112 §7.1): each chunk's size in
+    /// hex (extensions ignored), CRLF, its data, CRLF, up to a chunk of size 0.
+    static func dechunk(_ encoded: ArraySlice<UInt8>, from url: String) throws(Failure) -> [UInt8] {
+        let malformed = Failure(description: "malformed chunked body from \(url)")
+        var data: [UInt8] = []
+        var index = encoded.startIndex
+        while true {
+            guard let lineEnd = encoded[index...].firstIndex(of: 10), lineEnd > index, encoded[lineEnd - 1] == 13 else {
+                throw malformed
+            }
+            let sizeField = encoded[index..<(lineEnd - 1)].prefix { $0 != UInt8(ascii: ";") }
+            guard (1...15).contains(sizeField.count), let size = Int(String(decoding: sizeField, as: UTF8.self), radix: 16) else {
+                throw malformed
+            }
+            index = lineEnd + 1
+            if size == 0 { return data }   // trailer fields, if any, are not needed
+            guard encoded.endIndex - index >= size + 2, encoded[index + size] == 13, encoded[index + size + 1] == 10 else {
+                throw malformed
+            }
+            data += encoded[index..<(index + size)]
+            index += size + 2
+        }
     }
 }
 

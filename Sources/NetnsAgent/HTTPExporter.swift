@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -10,9 +11,10 @@ public struct HTTPReply: Sendable {
     public var status: HTTPResponseStatus
     /// The Content-Type.
     public var contentType: String
-    /// The body, in parts sent one after the other (a document rendered in slices is sent
-    /// as its slices, not joined first).
+    /// The body, in parts sent one after the other, when it is held whole.
     public var parts: [ByteBuffer]
+    /// The body, when it is rendered chunk by chunk as it is sent (then `parts` is empty).
+    public var stream: ChunkedBody?
     /// Extra headers.
     public var headers: [(String, String)] = []
 
@@ -29,8 +31,30 @@ public struct HTTPReply: Sendable {
         self.init(status: status, contentType: contentType, parts: [ByteBuffer(string: body)], headers: headers)
     }
 
-    /// The body's length in bytes.
-    public var contentLength: Int { parts.reduce(0) { $0 + $1.readableBytes } }
+    /// A reply whose body is rendered as it is sent, in chunked transfer encoding (or, to an
+    /// HTTP/1.0 client, up to the connection's close).
+    public init(status: HTTPResponseStatus, contentType: String, stream: ChunkedBody, headers: [(String, String)] = []) {
+        self.init(status: status, contentType: contentType, parts: [], headers: headers)
+        self.stream = stream
+    }
+
+    /// The body's length in bytes, when it is held whole.
+    public var contentLength: Int? { stream == nil ? parts.reduce(0) { $0 + $1.readableBytes } : nil }
+}
+
+/// A body of `count` chunks, sent in order. `render(index)` renders one; it runs on any
+/// thread, several at once, and only a few chunks are held at any time.
+public struct ChunkedBody: Sendable {
+    /// How many chunks there are.
+    public var count: Int
+    /// Renders chunk `index` (0 ..< `count`).
+    public var render: @Sendable (_ index: Int) -> ByteBuffer
+
+    /// A body of `count` chunks rendered by `render`.
+    public init(count: Int, render: @escaping @Sendable (_ index: Int) -> ByteBuffer) {
+        self.count = count
+        self.render = render
+    }
 }
 
 /// Serves the agent's read-only endpoints over HTTP/1.1.
@@ -284,14 +308,21 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead, with reply: HTTPReply, close: Bool) {
+        // A streamed body to an HTTP/1.0 client has no chunked encoding: it ends at the close.
+        let close = close || (reply.stream != nil && head.version == .http1_0)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: reply.contentType)
-        headers.add(name: "Content-Length", value: String(reply.contentLength))
+        if let length = reply.contentLength { headers.add(name: "Content-Length", value: String(length)) }
         headers.add(name: "Cache-Control", value: "no-store")
         for (name, value) in reply.headers + extraHeaders { headers.add(name: name, value: value) }
         if close { headers.add(name: "Connection", value: "close") }
+        // Without a Content-Length, NIO's encoder sends an HTTP/1.1 body chunked.
         let responseHead = HTTPResponseHead(version: head.version, status: reply.status, headers: headers)
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        if let stream = reply.stream, head.method != .HEAD {
+            ChunkedSender(body: stream, context: context) { [self] in self.finish(context: context, close: close) }.start()
+            return
+        }
         if head.method != .HEAD {
             for part in reply.parts where part.readableBytes > 0 {
                 context.write(wrapOutboundOut(.body(.byteBuffer(part))), promise: nil)
@@ -301,11 +332,77 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
         let loopBound = NIOLoopBound((context, self), eventLoop: context.eventLoop)
         done.whenComplete { _ in
             let (context, handler) = loopBound.value
-            if close {
-                context.close(promise: nil)
-            } else if context.channel.isActive {
-                handler.armDeadline(context: context)  // the next request's clock starts now
+            handler.finish(context: context, close: close)
+        }
+    }
+
+    /// After a response is sent: closes the connection, or starts the next request's clock.
+    private func finish(context: ChannelHandlerContext, close: Bool) {
+        if close {
+            context.close(promise: nil)
+        } else if context.channel.isActive {
+            armDeadline(context: context)
+        }
+    }
+}
+
+/// Sends a chunked body on one connection: renders chunks off the event loop, several at once,
+/// and writes them in order. A chunk is rendered only when one written before it has reached
+/// the socket, so at most `window` chunks are held, however large the body and however slow
+/// the client. Confined to the connection's event loop.
+private final class ChunkedSender {
+    /// Chunks rendered, waiting or being written, at most: two per core keeps every core busy
+    /// while the socket drains.
+    static let window = 2 * System.coreCount
+
+    private let body: ChunkedBody
+    private let context: ChannelHandlerContext
+    private let finished: () -> Void
+    private var dispatched = 0
+    private var written = 0
+    private var ready: [Int: ByteBuffer] = [:]
+    private var failed = false
+
+    init(body: ChunkedBody, context: ChannelHandlerContext, finished: @escaping () -> Void) {
+        self.body = body
+        self.context = context
+        self.finished = finished
+    }
+
+    func start() {
+        for _ in 0..<min(Self.window, body.count) { renderNext() }
+        if body.count == 0 { end() }
+    }
+
+    private func renderNext() {
+        guard !failed, dispatched < body.count else { return }
+        let index = dispatched
+        dispatched += 1
+        let render = body.render
+        let eventLoop = context.eventLoop
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        DispatchQueue.global().async {
+            let chunk = render(index)
+            eventLoop.execute { loopBound.value.rendered(index, chunk) }
+        }
+    }
+
+    private func rendered(_ index: Int, _ chunk: ByteBuffer) {
+        guard !failed else { return }
+        ready[index] = chunk
+        while let next = ready.removeValue(forKey: written) {
+            written += 1
+            let sent = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(next))), promise: sent)
+            sent.futureResult.whenComplete { [self] result in
+                if case .failure = result { failed = true } else { renderNext() }
             }
         }
+        if written == body.count { end() }
+    }
+
+    private func end() {
+        let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        done.whenComplete { [self] _ in finished() }
     }
 }

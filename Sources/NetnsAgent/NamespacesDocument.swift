@@ -1,6 +1,5 @@
 import CNetnsEvent
 import Dispatch
-import Glibc
 import NetnsCore
 import NIOCore
 
@@ -32,67 +31,82 @@ public enum NamespacesDocument {
         return bytes
     }
 
-    /// The same document in consecutive parts, as HTTP sends it: large tables are rendered in
-    /// parallel slices, each its own part, so the document is never joined (a 70 MB copy).
+    /// The same document in consecutive parts, its chunks rendered in parallel.
     public static func renderParts(_ snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64,
                                    leakedOnly: Bool = false) -> [ByteBuffer] {
+        let document = chunks(snapshot, clock: clock, now: now, leakedOnly: leakedOnly)
+        let rendered = RenderedChunks(count: document.count)
+        DispatchQueue.concurrentPerform(iterations: document.count) { index in
+            rendered.parts[index] = document.render(index)
+        }
+        return Array(rendered.parts)
+    }
+
+    /// The document as consecutive chunks of `namespacesPerChunk` namespaces, each rendered on
+    /// demand, on any thread: the HTTP server streams them, so a large document is never held
+    /// whole (100 k namespaces are about 70 MB of JSON).
+    public static func chunks(_ snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64,
+                              leakedOnly: Bool = false, namespacesPerChunk: Int = 4096) -> ChunkedBody {
         let aggregator = snapshot.aggregator
-        // Sort small keys, not the records: each record is hundreds of bytes.
         let records = aggregator.namespaces.values
         var order = records.indices.filter {
             !leakedOnly || records[$0].leak(at: now, thresholds: aggregator.leakThresholds) != nil
         }
+        // Sort small keys, not the records: each record is hundreds of bytes.
         let keys = records.withUnsafeBufferPointer { records in
             records.indices.map { (records[$0].firstSeenAt ?? 0, records[$0].cookie) }
         }
         order.sort { keys[$0] < keys[$1] }
         let sorted = order
-        guard !sorted.isEmpty else { return [ByteBuffer(string: "[]\n")] }
-        // Large tables are rendered in parallel slices: the endpoint is for people and tools
-        // asking on demand, and they should not wait.
-        let slices = sorted.count >= 20_000 ? max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 8)) : 1
-        let sliceLength = (sorted.count + slices - 1) / slices
-        let rendered = RenderedSlices(count: slices)
-        DispatchQueue.concurrentPerform(iterations: slices) { slice in
-            let range = (slice * sliceLength)..<min(sorted.count, (slice + 1) * sliceLength)
-            // Rendered straight into the part that is sent (no copy of tens of megabytes), by
-            // as many passes as it takes: a pass stops at the first record that does not fit,
-            // and the next one starts there with twice the room.
-            var room = range.count * 800 + 16
-            var part = ByteBufferAllocator().buffer(capacity: room + 1)
-            var next = range.lowerBound
-            if slice == 0 { part.writeStaticString("[") }
-            repeat {
-                part.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { free in
-                    JSONWriter.preferHugePages(free)
-                    var json = JSONWriter(into: free)
-                    // Through a buffer pointer, each record is borrowed, not copied (and retained).
-                    records.withUnsafeBufferPointer { records in
-                        var cgroups = CgroupLookup(snapshot.cgroups)
-                        while next < range.upperBound {
-                            let checkpoint = json.count
-                            json.raw(next > 0 ? ",\n  " : "\n  ")
-                            json.resetComma()
-                            write(records[sorted[next]], to: &json, cgroups: &cgroups, snapshot: snapshot, clock: clock, now: now)
-                            if next == sorted.count - 1 { json.raw("\n]\n") }
-                            if json.overflowed {
-                                json.rewind(to: checkpoint)
-                                break
-                            }
-                            next += 1
-                        }
-                    }
-                    return json.count
-                }
-                room = max(room, part.writableBytes) * 2
-            } while next < range.upperBound
-            rendered.parts[slice] = part
+        guard !sorted.isEmpty else { return ChunkedBody(count: 1) { _ in ByteBuffer(string: "[]\n") } }
+        let perChunk = max(1, namespacesPerChunk)
+        let count = (sorted.count + perChunk - 1) / perChunk
+        return ChunkedBody(count: count) { index in
+            let range = (index * perChunk)..<min(sorted.count, (index + 1) * perChunk)
+            return render(range, of: sorted, records: records, snapshot: snapshot, clock: clock, now: now)
         }
-        return Array(rendered.parts)
+    }
+
+    /// Renders the namespaces at `range` of `sorted` (indices into `records`), with the
+    /// document's opening bracket before the first and its closing one after the last.
+    private static func render(_ range: Range<Int>, of sorted: [Int], records: [NamespaceRecord], snapshot: AgentState.Snapshot,
+                               clock: ClockMapping, now: UInt64) -> ByteBuffer {
+        // Rendered straight into the buffer that is sent, by as many passes as it takes: a
+        // pass stops at the first record that does not fit, and the next one starts there
+        // with twice the room.
+        var room = range.count * 800 + 16
+        var part = ByteBufferAllocator().buffer(capacity: room + 1)
+        var next = range.lowerBound
+        if next == 0 { part.writeStaticString("[") }
+        repeat {
+            part.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { free in
+                var json = JSONWriter(into: free)
+                // Through a buffer pointer, each record is borrowed, not copied (and retained).
+                records.withUnsafeBufferPointer { records in
+                    var cgroups = CgroupLookup(snapshot.cgroups)
+                    let thresholds = snapshot.aggregator.leakThresholds
+                    while next < range.upperBound {
+                        let checkpoint = json.count
+                        json.raw(next > 0 ? ",\n  " : "\n  ")
+                        json.resetComma()
+                        write(records[sorted[next]], to: &json, cgroups: &cgroups, thresholds: thresholds, clock: clock, now: now)
+                        if next == sorted.count - 1 { json.raw("\n]\n") }
+                        if json.overflowed {
+                            json.rewind(to: checkpoint)
+                            break
+                        }
+                        next += 1
+                    }
+                }
+                return json.count
+            }
+            room = max(room, part.writableBytes) * 2
+        } while next < range.upperBound
+        return part
     }
 
     private static func write(_ record: borrowing NamespaceRecord, to json: inout JSONWriter, cgroups: inout CgroupLookup,
-                              snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64) {
+                              thresholds: LeakThresholds, clock: ClockMapping, now: UInt64) {
         json.beginObject()
         json.field("cookie", record.cookie)
         json.field("inum", record.inum)
@@ -108,7 +122,7 @@ public enum NamespacesDocument {
         json.field("discoveredBy", discoveredBy(record))
         json.key("creator")
         if let creator = record.creator { cgroups.select(creator.cgroupID) }
-        writeCreator(record.creator, cgroup: record.creator == nil ? nil : cgroups.selected, to: &json)
+        writeCreator(record.creator, cgroups: cgroups, to: &json)
         json.key("holder")
         writeTask(record.discoverySource == NETNS_SRC_DISCOVERY_LIST.rawValue ? nil : record.discoveredHolder, to: &json)
         json.key("holders")
@@ -127,7 +141,7 @@ public enum NamespacesDocument {
         }
         json.endArray()
         json.key("leak")
-        if let leak = record.leak(at: now, thresholds: snapshot.aggregator.leakThresholds) {
+        if let leak = record.leak(at: now, thresholds: thresholds) {
             json.beginObject()
             json.field("kind", leak.kind.rawValue)
             json.time("since", leak.since, clock: clock)
@@ -158,7 +172,7 @@ public enum NamespacesDocument {
         }
     }
 
-    private static func writeCreator(_ task: TaskIdentity?, cgroup: CgroupInfo?, to json: inout JSONWriter) {
+    private static func writeCreator(_ task: TaskIdentity?, cgroups: borrowing CgroupLookup, to json: inout JSONWriter) {
         guard let task else { return json.null() }
         json.beginObject()
         json.field("pid", task.pid)
@@ -166,6 +180,12 @@ public enum NamespacesDocument {
         json.field("cgroupId", task.cgroupID)
         json.field("uid", task.uid)
         json.field("ppid", task.ppid)
+        json.fields(cgroups.fragment)   // cgroupPath, container
+        json.endObject()
+    }
+
+    /// The fields a creator's cgroup adds: `cgroupPath` and `container` (null if unknown).
+    fileprivate static func writeCgroup(_ cgroup: CgroupInfo?, to json: inout JSONWriter) {
         json.field("cgroupPath", cgroup?.path)
         json.key("container")
         if let container = cgroup?.container {
@@ -177,7 +197,6 @@ public enum NamespacesDocument {
         } else {
             json.null()
         }
-        json.endObject()
     }
 
     private static func writeTask(_ task: TaskIdentity?, to json: inout JSONWriter) {
@@ -194,9 +213,9 @@ public enum NamespacesDocument {
     }
 }
 
-/// The buffers of a parallel render, one per slice.
-private final class RenderedSlices: @unchecked Sendable {
-    // Each slice writes only its own element, and they are read only after every slice has
+/// The buffers of a parallel render, one per chunk.
+private final class RenderedChunks: @unchecked Sendable {
+    // Each chunk writes only its own element, and they are read only after every chunk has
     // finished (`concurrentPerform` returns then): no two threads touch one element.
     let parts: UnsafeMutableBufferPointer<ByteBuffer>
 
@@ -211,21 +230,33 @@ private final class RenderedSlices: @unchecked Sendable {
     }
 }
 
-/// The cgroup of each creator, looked up in the snapshot's table once per run of creators in
-/// the same cgroup (the common case: a runtime's namespaces come from one cgroup), not copied
-/// out of a dictionary for every namespace.
+/// The cgroup fields of each creator, rendered once per run of creators in the same cgroup
+/// (a runtime's namespaces often come from one), not looked up, copied out of a dictionary
+/// and escaped again for every namespace.
 private struct CgroupLookup {
     private let table: [UInt64: CgroupInfo]
     private var selectedID: UInt64?
-    /// The cgroup of the last `select`, if the table has it.
-    private(set) var selected: CgroupInfo?
+    /// `"cgroupPath":…,"container":…` of the last `select`.
+    private(set) var fragment: [UInt8] = []
 
     init(_ table: [UInt64: CgroupInfo]) { self.table = table }
 
     mutating func select(_ id: UInt64) {
         guard id != selectedID else { return }
         selectedID = id
-        selected = table[id]
+        let cgroup = table[id]
+        var capacity = 512
+        while true {
+            var fits = false
+            fragment = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                var json = JSONWriter(into: UnsafeMutableRawBufferPointer(buffer))
+                NamespacesDocument.writeCgroup(cgroup, to: &json)
+                fits = !json.overflowed
+                count = fits ? json.count : 0
+            }
+            if fits { return }
+            capacity *= 2
+        }
     }
 }
 
@@ -246,17 +277,6 @@ struct JSONWriter: ~Copyable {
     init(into region: UnsafeMutableRawBufferPointer) {
         storage = region.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 1)!
         capacity = region.baseAddress == nil ? 0 : region.count
-    }
-
-    /// Asks for transparent huge pages under the whole 2 MiB pages of a fresh, untouched region,
-    /// which cuts the page faults of writing tens of megabytes by a factor of 512.
-    static func preferHugePages(_ region: UnsafeMutableRawBufferPointer) {
-        let hugePage = 2 << 20
-        guard let base = region.baseAddress, region.count >= 2 * hugePage else { return }
-        let start = (Int(bitPattern: base) + hugePage - 1) & ~(hugePage - 1)
-        let end = (Int(bitPattern: base) + region.count) & ~(hugePage - 1)
-        guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(aligned, end - start, MADV_HUGEPAGE)
     }
 
     /// Forgets what was written after `checkpoint`, and an overflow.
@@ -297,6 +317,13 @@ struct JSONWriter: ~Copyable {
     @inline(__always)
     mutating func raw(_ text: StaticString) {
         append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Appends fields rendered by another writer (`"key":value,…`) to the object being written.
+    mutating func fields(_ rendered: [UInt8]) {
+        if needsComma { append(UInt8(ascii: ",")) }
+        rendered.withUnsafeBytes { append($0) }
+        needsComma = true
     }
 
     /// Starts a new value sequence (no comma before the next value).

@@ -50,6 +50,27 @@ struct ParsingTests {
         #expect(throws: AgentClient.Failure.self) { try AgentClient.body(of: Array("garbage".utf8), from: "u") }
     }
 
+    @Test("a chunked body is put back together; extensions and trailers are skipped")
+    func chunkedResponses() throws {
+        let response = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n9;ext=1\r\n{\"a\":\"b\"}\r\n1\r\n]\r\n0\r\nTrailer: x\r\n\r\n".utf8)
+        #expect(try AgentClient.body(of: response, from: "u") == "[{\"a\":\"b\"}]")
+    }
+
+    @Test("a malformed chunked body is an error, never a crash", arguments: [
+        "5\r\nabc\r\n0\r\n\r\n",              // shorter than its size
+        "3\r\nabcXY0\r\n\r\n",                 // no CRLF after the data
+        "zz\r\nabc\r\n0\r\n\r\n",             // not hex
+        "\r\nabc\r\n",                          // no size
+        "3\nabc\r\n0\r\n\r\n",                 // bare LF
+        "3\r\nabc\r\n",                         // no last chunk
+        "1000000000000000\r\nabc\r\n0\r\n\r\n", // a size of 16 hex digits
+        "7fffffffffffffff\r\nabc\r\n0\r\n\r\n",
+    ])
+    func malformedChunks(body: String) {
+        let response = Array("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n\(body)".utf8)
+        #expect(throws: AgentClient.Failure.self) { try AgentClient.body(of: response, from: "u") }
+    }
+
     @Test("durations for people", arguments: [(5.9, "5s"), (125, "2m05s"), (7300, "2h01m"), (270_000, "3d03h")])
     func durations(seconds: Double, text: String) {
         #expect(NamespaceTable.duration(seconds) == text)
