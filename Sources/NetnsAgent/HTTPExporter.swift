@@ -352,8 +352,8 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
 /// the client. Confined to the connection's event loop.
 private final class ChunkedSender {
     /// Chunks rendered, waiting or being written, at most: two per core keeps every core busy
-    /// while the socket drains.
-    static let window = 2 * System.coreCount
+    /// while the socket drains; eight (about 24 MB of `/namespaces`) at most on large hosts.
+    static let window = min(2 * System.coreCount, 8)
 
     private let body: ChunkedBody
     private let context: ChannelHandlerContext
