@@ -48,9 +48,9 @@ public enum NamespacesDocument {
     public static func chunks(_ snapshot: AgentState.Snapshot, clock: ClockMapping, now: UInt64,
                               leakedOnly: Bool = false, namespacesPerChunk: Int = 4096) -> ChunkedBody {
         let aggregator = snapshot.aggregator
-        let records = aggregator.namespaces.values
+        let records = aggregator.namespaces.storage   // vacant places have cookie 0
         var order = records.indices.filter {
-            !leakedOnly || records[$0].leak(at: now, thresholds: aggregator.leakThresholds) != nil
+            records[$0].cookie != 0 && (!leakedOnly || records[$0].leak(at: now, thresholds: aggregator.leakThresholds) != nil)
         }
         // Sort small keys, not the records: each record is hundreds of bytes.
         let keys = records.withUnsafeBufferPointer { records in

@@ -305,15 +305,13 @@ public struct Aggregator: Sendable {
     public mutating func apply(_ scan: HolderScan) {
         latestTimestamp = max(latestTimestamp, scan.timestamp)
         counters.holderScans += 1
-        for index in 0..<namespaces.count {
-            namespaces.modify(at: index) { record in
-                guard record.state != .freed, (record.firstSeenAt ?? 0) <= scan.timestamp else { return }
-                record.holders = (scan.byCookie[record.cookie] ?? []) + (scan.byInum[record.inum] ?? [])
-                record.holdersScannedAt = scan.timestamp
-                record.isHost = record.cookie == scan.hostCookie
-                let hasTask = record.isHost || record.holders.contains { $0.kind == .task }
-                record.tasklessSince = hasTask ? nil : (record.tasklessSince ?? scan.timestamp)
-            }
+        namespaces.modifyEach { record in
+            guard record.state != .freed, (record.firstSeenAt ?? 0) <= scan.timestamp else { return }
+            record.holders = (scan.byCookie[record.cookie] ?? []) + (scan.byInum[record.inum] ?? [])
+            record.holdersScannedAt = scan.timestamp
+            record.isHost = record.cookie == scan.hostCookie
+            let hasTask = record.isHost || record.holders.contains { $0.kind == .task }
+            record.tasklessSince = hasTask ? nil : (record.tasklessSince ?? scan.timestamp)
         }
     }
 

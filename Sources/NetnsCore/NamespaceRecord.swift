@@ -15,8 +15,8 @@ public struct NamespaceRecord: Sendable, Hashable {
     // for "not known": an optional UInt64 takes 16 bytes, and records are copied, moved and
     // read on the ingest path of every event (288 → 208 bytes a record).
     private static let none = UInt64.max
-    /// The namespace's identity, unique per boot.
-    public let cookie: UInt64
+    /// The namespace's identity, unique per boot (never 0: the table marks a vacant place so).
+    public internal(set) var cookie: UInt64
     private var createdTime = Self.none
     private var discoveredTime = Self.none
     private var releasedTime = Self.none

@@ -5,9 +5,14 @@
 /// would hash each cookie with SipHash and keep records at a load factor of up to 4/3. Cookies
 /// are kernel-assigned counters, not attacker-chosen keys, so a cheap hash is safe here.
 public struct NamespaceTable: Sendable {
-    /// Every record, in no particular order.
-    public private(set) var values: [NamespaceRecord] = []
-    /// Open-addressing index: record index + 1 for each slot (0 = empty).
+    /// Every record, and the places of removed ones (cookie 0), in no particular order. A
+    /// removed record leaves its place to the next one inserted: no record is ever moved
+    /// (they are hundreds of bytes, and one is removed for every namespace freed once the
+    /// history is full).
+    public private(set) var storage: [NamespaceRecord] = []
+    /// The vacant places of `storage`.
+    private var vacancies: [Int32] = []
+    /// Open-addressing index: place in `storage` + 1 for each slot (0 = empty).
     private var slots: [Int32] = Array(repeating: 0, count: 16)
     private var mask = 15
 
@@ -15,24 +20,26 @@ public struct NamespaceTable: Sendable {
     public init() {}
 
     /// The number of records.
-    public var count: Int { values.count }
+    public var count: Int { storage.count - vacancies.count }
     /// Whether there are none.
-    public var isEmpty: Bool { values.isEmpty }
+    public var isEmpty: Bool { count == 0 }
+    /// Every record, in no particular order.
+    public var values: LazyFilterSequence<[NamespaceRecord]> { storage.lazy.filter { $0.cookie != 0 } }
     /// The cookies of every record.
-    public var keys: some Collection<UInt64> { values.lazy.map(\.cookie) }
+    public var keys: some Collection<UInt64> { values.map(\.cookie) }
 
     /// The record of `cookie`, if any.
     public subscript(cookie: UInt64) -> NamespaceRecord? {
-        position(of: cookie).map { values[$0] }
+        position(of: cookie).map { storage[$0] }
     }
 
-    /// The index in `values` of `cookie`'s record.
+    /// The place in `storage` of `cookie`'s record.
     public func position(of cookie: UInt64) -> Int? {
         var slot = home(cookie)
         while true {
             let entry = Int(slots[slot])
             if entry == 0 { return nil }
-            if values[entry - 1].cookie == cookie { return entry - 1 }
+            if storage[entry - 1].cookie == cookie { return entry - 1 }
             slot = (slot + 1) & mask
         }
     }
@@ -52,33 +59,37 @@ public struct NamespaceTable: Sendable {
             index = position
         } else {
             growIfNeeded()
-            values.append(make())
-            index = values.count - 1
+            if let vacant = vacancies.popLast() {
+                index = Int(vacant)
+                storage[index] = make()
+            } else {
+                storage.append(make())
+                index = storage.count - 1
+            }
             place(index)
         }
-        return body(&values[index])
+        return body(&storage[index])
     }
 
-    /// Changes the record at `index` in place (its cookie must not change).
+    /// Changes the record at `index` of `storage` in place (its cookie must not change).
     mutating func modify<Result>(at index: Int, _ body: (inout NamespaceRecord) -> Result) -> Result {
-        body(&values[index])
+        body(&storage[index])
     }
 
-    /// Removes the record of `cookie`; returns whether there was one.
+    /// Changes every record in place.
+    mutating func modifyEach(_ body: (inout NamespaceRecord) -> Void) {
+        for index in storage.indices where storage[index].cookie != 0 { body(&storage[index]) }
+    }
+
+    /// Removes the record of `cookie`; returns whether there was one. Its place is left
+    /// vacant (what it references is released now), for the next record inserted.
     @discardableResult
     mutating func remove(_ cookie: UInt64) -> Bool {
         guard let index = position(of: cookie) else { return false }
         unplace(cookie)
-        let last = values.count - 1
-        if index == last {
-            values.removeLast()
-        } else {
-            // The last record moves into the hole (a move, not a swap: records are hundreds
-            // of bytes, and a swap copies three of them).
-            let movedSlot = slot(of: values[last].cookie)
-            values[index] = values.removeLast()
-            slots[movedSlot] = Int32(index + 1)
-        }
+        storage[index].cookie = 0
+        storage[index].holders = []
+        vacancies.append(Int32(index))
         return true
     }
 
@@ -89,12 +100,12 @@ public struct NamespaceTable: Sendable {
     /// The slot that holds `cookie` (which must be present).
     private func slot(of cookie: UInt64) -> Int {
         var slot = home(cookie)
-        while values[Int(slots[slot]) - 1].cookie != cookie { slot = (slot + 1) & mask }
+        while storage[Int(slots[slot]) - 1].cookie != cookie { slot = (slot + 1) & mask }
         return slot
     }
 
     private mutating func place(_ index: Int) {
-        var slot = home(values[index].cookie)
+        var slot = home(storage[index].cookie)
         while slots[slot] != 0 { slot = (slot + 1) & mask }
         slots[slot] = Int32(index + 1)
     }
@@ -105,7 +116,7 @@ public struct NamespaceTable: Sendable {
         slots[hole] = 0
         var next = (hole + 1) & mask
         while slots[next] != 0 {
-            let wanted = home(values[Int(slots[next]) - 1].cookie)
+            let wanted = home(storage[Int(slots[next]) - 1].cookie)
             // Move the entry back if the hole lies between its home slot and where it is.
             if (next > hole && (wanted <= hole || wanted > next)) || (next < hole && wanted <= hole && wanted > next) {
                 slots[hole] = slots[next]
@@ -118,9 +129,9 @@ public struct NamespaceTable: Sendable {
 
     /// Keeps the index at most half full.
     private mutating func growIfNeeded() {
-        guard (values.count + 1) * 2 > slots.count else { return }
+        guard (count + 1) * 2 > slots.count else { return }
         slots = Array(repeating: 0, count: slots.count * 2)
         mask = slots.count - 1
-        for index in values.indices { place(index) }
+        for index in storage.indices where storage[index].cookie != 0 { place(index) }
     }
 }

@@ -27,4 +27,25 @@ struct NamespaceTableTests {
         #expect(Set(table.keys) == Set(model.keys))
         #expect(table[999_999] == nil)
     }
+
+    @Test("a removed record's place is taken by the next one inserted; nothing vacant is ever seen")
+    func vacanciesAreReused() {
+        var table = NamespaceTable()
+        for cookie in UInt64(1)...3 {
+            table.modify(cookie, inserting: { NamespaceRecord(cookie: cookie, inum: UInt32(cookie)) }) { _ in }
+        }
+        table.modify(2, inserting: { NamespaceRecord(cookie: 2, inum: 2) }) { $0.holders = [Holder(kind: .task, pid: 1, comm: "x")] }
+        let removed = table.remove(2)
+        #expect(removed)
+        #expect(table.count == 2 && table.values.count == 2)
+        #expect(Set(table.keys) == [1, 3])
+        #expect(table.storage.count == 3)
+        table.modify(4, inserting: { NamespaceRecord(cookie: 4, inum: 4) }) { _ in }
+        #expect(table.storage.count == 3)
+        #expect(table[4]?.inum == 4 && table[4]?.holders.isEmpty == true)
+        #expect(Set(table.keys) == [1, 3, 4])
+        var visited: [UInt64] = []
+        table.modifyEach { visited.append($0.cookie) }
+        #expect(Set(visited) == [1, 3, 4] && visited.count == 3)
+    }
 }
