@@ -42,21 +42,6 @@ public struct HTTPReply: Sendable {
     public var contentLength: Int? { stream == nil ? parts.reduce(0) { $0 + $1.readableBytes } : nil }
 }
 
-/// A body of `count` chunks, sent in order. `render(index)` renders one; it runs on any
-/// thread, several at once, and only a few chunks are held at any time.
-public struct ChunkedBody: Sendable {
-    /// How many chunks there are.
-    public var count: Int
-    /// Renders chunk `index` (0 ..< `count`).
-    public var render: @Sendable (_ index: Int) -> ByteBuffer
-
-    /// A body of `count` chunks rendered by `render`.
-    public init(count: Int, render: @escaping @Sendable (_ index: Int) -> ByteBuffer) {
-        self.count = count
-        self.render = render
-    }
-}
-
 /// Serves the agent's read-only endpoints over HTTP/1.1.
 ///
 /// Only `GET` and `HEAD` of the known paths are served; anything else gets 404 or 405, a
