@@ -11,7 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),  // HEAD replies without a body
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // --web.config.file: TLS (BoringSSL), its YAML, and bcrypt (OpenBSD's, in C; the
         // HummingbirdBcrypt product builds nothing of Hummingbird itself).

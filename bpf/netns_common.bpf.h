@@ -15,7 +15,6 @@
 #include "netns_core.bpf.h"
 
 extern const void cleanup_net __ksym __weak;
-extern const void init_net __ksym __weak;
 
 static __always_inline bool is_cleanup_net(const void *func)
 {
@@ -180,83 +179,115 @@ static __always_inline bool is_net(struct net *net)
 }
 
 /*
- * A walk around the namespace list from init_net (never unlisted), or failing that from the
- * current task's namespace (the agent's own, alive while it runs refresh).
+ * A walk around the namespace list from the current task's namespace (the agent's own, alive
+ * while it runs a refresh), back to it: every other namespace on the list, and the list's
+ * head (not a namespace: no map has it, and `is_net` says so). NULL `start` if the task has
+ * none. (`net_namespace_list` and `init_net` are data symbols: kallsyms lists them only with
+ * CONFIG_KALLSYMS_ALL, which Debian's kernels and this one do not set.)
  */
-static __always_inline struct list_walk list_walk_from_host(void)
+static __always_inline struct list_walk walk_from_own_namespace(void)
 {
-	struct net *host = &init_net ? (struct net *)&init_net : task_net((struct task_struct *)bpf_get_current_task());
-	struct list_walk walk = { .start = host ? &host->list : NULL };
+	struct net *own = task_net((struct task_struct *)bpf_get_current_task());
+	struct list_walk walk = { .start = own ? &own->list : NULL };
 	walk.node = walk.start;
 	return walk;
 }
 
-/* One namespace on the list: followed (as found, creator unknown) if it is not yet. */
+/* The namespace a walk started from. */
+static __always_inline struct net *walk_origin(const struct list_walk *walk)
+{
+	return (struct net *)((char *)walk->start - bpf_core_field_offset(struct net, list));
+}
+
+/* Follows `net` (as found, creator unknown) if it is not followed yet. */
+static __always_inline void follow_if_new(struct net *net)
+{
+	if (!is_followed(net) && is_net(net))
+		track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
+}
+
 static long walk_step(__u64 index, struct list_walk *walk)
 {
 	struct net *net = walk_next(walk);
 	if (!net)
 		return 1;
-	if (!is_followed(net) && is_net(net))
-		track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
+	follow_if_new(net);
 	return 0;
 }
 
-/* One namespace on the list at a refresh: re-read if followed, followed if not yet. */
-static long refresh_step(__u64 index, struct list_walk *walk)
+/* Re-reads `net`, a namespace on the list, if it is followed; follows it if not yet.
+ * Returns whether it is followed now. */
+static __always_inline bool refresh_listed(struct net *net)
 {
-	struct net *net = walk_next(walk);
-	if (!net)
-		return 1;
 	__u64 key = (__u64)net;
-	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);   /* never the list head */
+	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
 	if (!t) {
 		if (is_net(net))
 			track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
-		return 0;
+	} else {
+		struct net_reading r = read_net(net);
+		if (r.cookie == t->cookie)
+			scan_one(key, t, &r, SCAN_REFRESH);
+		else if (is_net(net))
+			track_reading(key, t, r, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);   /* memory reused */
 	}
-	struct net_reading r = read_net(net);
-	if (r.cookie == t->cookie)
-		scan_one(key, t, &r, SCAN_REFRESH);
-	else if (is_net(net))
-		track_reading(key, t, r, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);   /* memory reused */
+	return is_followed(net);
+}
+
+struct refresh_walk {
+	struct list_walk list;
+	__s64 followed;   /* namespaces on the list followed after the visit */
+};
+
+static long refresh_step(__u64 index, struct refresh_walk *walk)
+{
+	struct net *net = walk_next(&walk->list);
+	if (!net)
+		return 1;
+	if (refresh_listed(net))
+		walk->followed += 1;
 	return 0;
 }
 
 /* Scans every followed namespace, then follows any namespace on the list not followed yet. */
 static __always_inline void refresh_everything(void)
 {
-	full_scan_due = 0;   /* a failure during this scan sets it again */
 	scan_tracked(SCAN_REFRESH, 0);
-	struct list_walk walk = list_walk_from_host();
-	if (walk.start)
-		bpf_loop(1 << 20, walk_step, &walk, 0);
+	struct list_walk walk = walk_from_own_namespace();
+	if (!walk.start)
+		return;
+	follow_if_new(walk_origin(&walk));
+	bpf_loop(1 << 20, walk_step, &walk, 0);
 }
 
 /*
  * Not attached: the agent runs it on demand, every few seconds (BPF_PROG_TEST_RUN).
- * Re-reads the refcounts of every alive namespace and follows those pinned only inside the
- * kernel, which no task, file or mount shows, by walking the kernel's namespace list: its
- * cost follows the namespaces the host has, not the size of the maps. Released namespaces
- * are on the list until their cleanup batch, whose hooks see them out. Only namespaces no
- * list has need a scan of the whole `tracked` map: after a failure (one may have been
- * missed), while zombies are held, or on a kernel without the batch hooks.
+ * Re-reads the refcounts of every namespace on the kernel's list and follows those pinned
+ * only inside the kernel, which no task, file or mount shows: its cost follows the
+ * namespaces the host has, not the size of the maps. Released namespaces stay on the list
+ * until their cleanup batch, whose hooks see them out. If the map holds more namespaces than
+ * the list showed (zombies, a batch running or stuck, anything a hook missed), or the batch
+ * hooks are not there, the whole map is scanned.
  */
 SEC("raw_tp")
 int refresh(void *ctx)
 {
-	struct list_walk walk = list_walk_from_host();
-	if (full_scan_due || zombies > 0 || !&cleanup_net || !walk.start) {
+	struct refresh_walk walk = { .list = walk_from_own_namespace() };
+	if (!walk.list.start || !&cleanup_net) {
 		refresh_everything();
 		return 0;
 	}
+	if (refresh_listed(walk_origin(&walk.list)))
+		walk.followed += 1;
 	bpf_loop(1 << 20, refresh_step, &walk, 0);
+	if (walk.followed < tracked_entries)
+		scan_tracked(SCAN_REFRESH, 0);
 	return 0;
 }
 
 /*
- * Not attached: `refresh`, scanning every followed namespace whatever the shortcuts say. The
- * agent runs it now and then instead, so nothing they miss stays unseen for long.
+ * Not attached: `refresh`, scanning every followed namespace whatever the list showed. The
+ * agent runs it now and then instead, a safety net under the counting above.
  */
 SEC("raw_tp")
 int refresh_full(void *ctx)

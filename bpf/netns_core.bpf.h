@@ -149,21 +149,18 @@ struct {
 /* ---- Counting failures -------------------------------------------------------------- */
 
 /*
- * Set by every counted failure (an event not sent, a map full, a read failed): a shortcut
- * may have missed something since, so the next refresh scans every followed namespace.
+ * How many entries `tracked` holds, kept exactly: counted up by each insert that adds a key,
+ * down by each delete that removes one. A refresh that finds fewer followed namespaces on the
+ * kernel's list knows some are off it (a zombie, a batch running or stuck, one released while
+ * a batch start walked the list, one whose batch end could not be reported) and scans them.
  */
-__u32 full_scan_due = 0;
-
-/* Followed namespaces torn down and still held by passive references (zombies): no list
- * has them, so while there are any, refreshes scan every followed namespace. */
-__s32 zombies = 0;
+__s64 tracked_entries = 0;
 
 static __always_inline void count(__u32 stat)
 {
 	__u64 *slot = bpf_map_lookup_elem(&stats, &stat);
 	if (slot)
 		*slot += 1;
-	full_scan_due = 1;
 }
 
 /* ---- Reading a struct net on any kernel --------------------------------------------- */
@@ -319,7 +316,8 @@ static __always_inline void join_dying(__u64 key)
 /* Stops following a namespace whose memory is gone. */
 static __always_inline void forget(__u64 key)
 {
-	bpf_map_delete_elem(&tracked, &key);
+	if (bpf_map_delete_elem(&tracked, &key) == 0)
+		__sync_fetch_and_add(&tracked_entries, -1);
 	bpf_map_delete_elem(&dying, &key);
 }
 
@@ -350,6 +348,28 @@ static __always_inline bool report_found(struct tracked_net *t, __u32 source)
 	return true;
 }
 
+#define ENOENT 2
+#define EEXIST 17
+
+/*
+ * Stores `t` at `key`, replacing the entry there if `replacing`, and keeps `tracked_entries`
+ * exact even when another CPU adds or removes the same key meanwhile. False if the map is full.
+ */
+static __always_inline bool store_tracked(__u64 key, struct tracked_net *t, bool replacing)
+{
+	long err = -ENOENT;
+	if (replacing)
+		err = bpf_map_update_elem(&tracked, &key, t, BPF_EXIST);
+	if (err == -ENOENT) {
+		err = bpf_map_update_elem(&tracked, &key, t, BPF_NOEXIST);
+		if (err == 0)
+			__sync_fetch_and_add(&tracked_entries, 1);
+		else if (err == -EEXIST)
+			err = bpf_map_update_elem(&tracked, &key, t, BPF_EXIST);
+	}
+	return err == 0;
+}
+
 /*
  * Starts following a namespace that was just created (CREATED) or found (DISCOVERED), read
  * as `r`, at `key` (its address), where the map holds `known` (looked up by the caller).
@@ -363,8 +383,6 @@ static __always_inline void track_reading(__u64 key, struct tracked_net *known, 
 	if (known) {
 		if (known->cookie == r.cookie)
 			return;                                    /* already followed */
-		if (known->state == TRACKED_TORN_DOWN)
-			__sync_fetch_and_add(&zombies, -1);        /* its slot is taken below */
 		struct net_reading gone = { .cookie = known->cookie, .inum = known->inum,
 					    .active = 0, .passive = 0 };
 		/* Its slot is taken now. One never reported lived and died while the ring buffer
@@ -386,7 +404,7 @@ static __always_inline void track_reading(__u64 key, struct tracked_net *known, 
 	/* Followed first: a namespace that cannot be followed is counted, not reported (its end
 	 * would never be seen, and it would stay alive in the agent's eyes forever). */
 	t.reported = 1;
-	if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY) != 0) {
+	if (!store_tracked(key, &t, known != NULL)) {
 		count(NETNS_STAT_TRACKED_FULL);
 		return;
 	}
@@ -492,8 +510,6 @@ static __always_inline bool report_gone(__u64 key, struct tracked_net *t, __u32 
 	}
 	if (!emit(NETNS_EV_FREED, source, &last, 0))
 		return false;
-	if (t->state == TRACKED_TORN_DOWN)
-		__sync_fetch_and_add(&zombies, -1);
 	forget(key);
 	return true;
 }
@@ -559,7 +575,6 @@ static __always_inline void end_dying_one(__u64 key)
 	if (!report_found(t, NETNS_SRC_CLEANUP_END) || !emit(NETNS_EV_TORN_DOWN, NETNS_SRC_CLEANUP_END, &r, 0))
 		return;
 	t->state = TRACKED_TORN_DOWN;
-	__sync_fetch_and_add(&zombies, 1);
 	bpf_map_delete_elem(&dying, &key);
 }
 

@@ -100,7 +100,9 @@ public struct AgentClient: Sendable {
                 throw malformed
             }
             let sizeField = encoded[index..<(lineEnd - 1)].prefix { $0 != UInt8(ascii: ";") }
-            guard (1...15).contains(sizeField.count), let size = Int(String(decoding: sizeField, as: UTF8.self), radix: 16) else {
+            // Hex digits only: `Int(_:radix:)` would also take a sign.
+            guard (1...15).contains(sizeField.count), sizeField.allSatisfy({ Character(Unicode.Scalar($0)).isHexDigit }),
+                  let size = Int(String(decoding: sizeField, as: UTF8.self), radix: 16) else {
                 throw malformed
             }
             index = lineEnd + 1

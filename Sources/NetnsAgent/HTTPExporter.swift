@@ -187,6 +187,8 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     private var bodyBytes = 0
     /// Closes the connection if the next request has not arrived whole by then.
     private var deadline: Scheduled<Void>?
+    /// Responses begun and not yet sent whole.
+    private var responding = 0
 
     init(router: @escaping HTTPExporter.Router, limits: HTTPExporter.Limits, statistics: HTTPExporter.Statistics,
          authenticator: BasicAuthenticator? = nil, headers: [String: String] = [:]) {
@@ -293,6 +295,7 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead, with reply: HTTPReply, close: Bool) {
+        responding += 1
         // A streamed body to an HTTP/1.0 client has no chunked encoding: it ends at the close.
         let close = close || (reply.stream != nil && head.version == .http1_0)
         var headers = HTTPHeaders()
@@ -321,11 +324,13 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
         }
     }
 
-    /// After a response is sent: closes the connection, or starts the next request's clock.
+    /// After a response is sent: closes the connection, or starts the next request's clock
+    /// once no response is being sent (a pipelined request's may have started already).
     private func finish(context: ChannelHandlerContext, close: Bool) {
+        responding -= 1
         if close {
             context.close(promise: nil)
-        } else if context.channel.isActive {
+        } else if responding == 0, context.channel.isActive {
             armDeadline(context: context)
         }
     }
@@ -380,7 +385,12 @@ private final class ChunkedSender {
             let sent = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(next))), promise: sent)
             sent.futureResult.whenComplete { [self] result in
-                if case .failure = result { failed = true } else { renderNext() }
+                if case .failure = result {
+                    failed = true
+                    context.close(promise: nil)   // the response cannot end: nor can the connection
+                } else {
+                    renderNext()
+                }
             }
         }
         if written == body.count { end() }

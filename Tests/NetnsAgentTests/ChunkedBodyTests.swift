@@ -11,15 +11,18 @@ struct ChunkedBodyTests {
     final class Source: Sendable {
         let count: Int
         let size: Int
+        let delay: Duration
         let rendered = Atomic<Int>(0)
 
-        init(count: Int, size: Int) {
+        init(count: Int, size: Int, delay: Duration = .zero) {
             self.count = count
             self.size = size
+            self.delay = delay
         }
 
         var body: ChunkedBody {
             ChunkedBody(count: count) { [self] index in
+                if delay > .zero { Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds)) }
                 rendered.wrappingAdd(1, ordering: .relaxed)
                 return ByteBuffer(repeating: UInt8(ascii: "a") + UInt8(index % 26), count: size)
             }
@@ -30,8 +33,9 @@ struct ChunkedBodyTests {
         }
     }
 
-    func withStreamingExporter(_ source: Source, _ body: (Int) async throws -> Void) async throws {
-        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0) { path, _ in
+    func withStreamingExporter(_ source: Source, limits: HTTPExporter.Limits = HTTPExporter.Limits(),
+                               _ body: (Int) async throws -> Void) async throws {
+        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0, limits: limits) { path, _ in
             switch path {
             case "/stream": HTTPReply(status: .ok, contentType: "text/plain", stream: source.body)
             case "/metrics": HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n")
@@ -112,6 +116,33 @@ struct ChunkedBodyTests {
             let both = connection.readAll()
             #expect(both.components(separatedBy: "HTTP/1.1 200").count == 3)
             #expect(both.hasSuffix("up 1\n"))
+        }
+    }
+
+    @Test("after HEAD, the connection carries the next response intact")
+    func headThenGet() async throws {
+        let source = Source(count: 2, size: 10)
+        try await withStreamingExporter(source) { port in
+            let connection = try RawConnection(port: port)
+            connection.send("HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let both = connection.readAll()
+            let second = both.components(separatedBy: "\r\n\r\n")
+            #expect(second.count == 3 && second[1].hasPrefix("HTTP/1.1 200"), "\(both)")
+            #expect(both.hasSuffix("up 1\n"))
+        }
+    }
+
+    @Test("a streamed response to a pipelined request is not cut off by the request deadline")
+    func pipelinedStreamOutlastsTheDeadline() async throws {
+        var limits = HTTPExporter.Limits()
+        limits.requestTimeout = .milliseconds(400)
+        let source = Source(count: 8, size: 1000, delay: .milliseconds(150))   // ~1.2 s to send
+        try await withStreamingExporter(source, limits: limits) { port in
+            let connection = try RawConnection(port: port)
+            connection.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let both = connection.readAll()
+            let stream = both.components(separatedBy: "up 1\n").last ?? ""
+            #expect(try AgentClient.body(of: Array(stream.utf8), from: "test") == source.expected)
         }
     }
 }

@@ -65,6 +65,9 @@ struct ParsingTests {
         "3\r\nabc\r\n",                         // no last chunk
         "1000000000000000\r\nabc\r\n0\r\n\r\n", // a size of 16 hex digits
         "7fffffffffffffff\r\nabc\r\n0\r\n\r\n",
+        "-2\r\nabc\r\n0\r\n\r\n",                // a sign
+        "-ffffffffffffff\r\nabc\r\n0\r\n\r\n",
+        "+3\r\nabc\r\n0\r\n\r\n",
     ])
     func malformedChunks(body: String) {
         let response = Array("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n\(body)".utf8)
