@@ -221,16 +221,18 @@ static __always_inline bool refresh_listed(struct net *net)
 {
 	__u64 key = (__u64)net;
 	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
-	if (!t) {
-		if (is_net(net))
-			track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
-	} else {
+	if (t) {
 		struct net_reading r = read_net(net);
-		if (r.cookie == t->cookie)
-			scan_one(key, t, &r, SCAN_REFRESH);
-		else if (is_net(net))
-			track_reading(key, t, r, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);   /* memory reused */
+		if (r.cookie == t->cookie) {
+			bool gone = is_gone(&r, t);   /* then scan_one forgets it (or fails to: then the */
+			scan_one(key, t, &r, SCAN_REFRESH);   /* count is off, and the map is scanned) */
+			return !gone;
+		}
 	}
+	if (!is_net(net))
+		return false;
+	/* Not followed yet, or its memory holds a newer namespace than the one followed. */
+	track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
 	return is_followed(net);
 }
 
