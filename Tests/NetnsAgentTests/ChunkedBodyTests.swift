@@ -33,23 +33,16 @@ struct ChunkedBodyTests {
         }
     }
 
+    /// An exporter serving `source` at /stream and "up 1" at /metrics.
     func withStreamingExporter(_ source: Source, limits: HTTPExporter.Limits = HTTPExporter.Limits(),
                                _ body: (Int) async throws -> Void) async throws {
-        let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0, limits: limits) { path, _ in
+        try await withExporter(limits: limits, router: { path, _ in
             switch path {
             case "/stream": HTTPReply(status: .ok, contentType: "text/plain", stream: source.body)
             case "/metrics": HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n")
             default: nil
             }
-        }
-        let port = try #require(exporter.localAddress?.port)
-        do {
-            try await body(port)
-        } catch {
-            await exporter.stop()
-            throw error
-        }
-        await exporter.stop()
+        }, body)
     }
 
     @Test("HTTP/1.1 gets the chunks in order, chunked, without a Content-Length", arguments: [1, 3, 40])

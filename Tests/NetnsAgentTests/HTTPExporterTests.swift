@@ -130,13 +130,16 @@ struct HTTPExporterTests {
     }
 }
 
-/// Runs `body` with the port of an exporter that serves "up 1" at /metrics, then stops it.
+/// Runs `body` with the port of an exporter that serves `router` (by default, "up 1" at
+/// /metrics), then stops it.
 func withExporter(limits: HTTPExporter.Limits = HTTPExporter.Limits(), statistics: HTTPExporter.Statistics = HTTPExporter.Statistics(),
-                  security: WebSecurity? = nil, _ body: (Int) async throws -> Void) async throws {
+                  security: WebSecurity? = nil,
+                  router: @escaping HTTPExporter.Router = { path, _ in
+                      path == "/metrics" ? HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n") : nil
+                  },
+                  _ body: (Int) async throws -> Void) async throws {
     let exporter = try await HTTPExporter.start(host: "127.0.0.1", port: 0, limits: limits, statistics: statistics,
-                                                security: security) { path, _ in
-        path == "/metrics" ? HTTPReply(status: .ok, contentType: "text/plain", body: "up 1\n") : nil
-    }
+                                                security: security, router: router)
     let port = try #require(exporter.localAddress?.port)
     do {
         try await body(port)

@@ -128,7 +128,7 @@ enum NetnsBench {
     static func render(namespaces count: Int) {
         let snapshot = populated(count)
         let clock = ClockMapping(realtimeOffset: 1_700_000_000_000_000_000)
-        var metricsBest = Double.infinity, namespacesBest = Double.infinity, orderBest = Double.infinity
+        var metricsBest = Double.infinity, namespacesBest = Double.infinity
         var bytes = 0
         for _ in 0..<5 {
             var start = now()
@@ -137,13 +137,9 @@ enum NetnsBench {
             start = now()
             bytes += NamespacesDocument.renderParts(snapshot, clock: clock, now: 10_000_000_000).reduce(0) { $0 + $1.readableBytes }
             namespacesBest = min(namespacesBest, now() - start)
-            start = now()
-            _ = NamespacesDocument.chunks(snapshot, clock: clock, now: 10_000_000_000)
-            orderBest = min(orderBest, now() - start)
         }
         print("render_metrics_ms \(format(metricsBest * 1000)) ms")
         print("render_namespaces_ms \(format(namespacesBest * 1000)) ms")
-        print("render_namespaces_order_ms \(format(orderBest * 1000)) ms")
         print("render_bytes \(bytes) bytes")
     }
 
