@@ -59,17 +59,52 @@ static __always_inline void enlist(__u64 key, __u32 batch)
 struct list_walk {
 	struct list_head *start;
 	struct list_head *node;
+	__u64 began;      /* when it began (CLOCK_MONOTONIC) */
+	bool complete;    /* it came back to `start`: it saw the whole list */
 };
+
+static __always_inline struct list_walk walk_from(struct list_head *start)
+{
+	struct list_walk walk = { .start = start, .node = start, .began = bpf_ktime_get_ns() };
+	return walk;
+}
 
 /* The next entry of the walk (the list's head included: not a namespace), NULL at the end. */
 static __always_inline struct net *walk_next(struct list_walk *walk)
 {
 	struct list_head *node = walk->node;
 	struct list_head *next = BPF_CORE_READ(node, next);
+	if (next == walk->start)
+		walk->complete = true;
 	if (!next || next == walk->start)
 		return NULL;
 	walk->node = next;
 	return (struct net *)((char *)next - bpf_core_field_offset(struct net, list));
+}
+
+/* Records a finished walk: if it saw the whole list, nothing made before it began is still
+ * unfollowed (see `list_walk_epoch`). */
+static __always_inline void walk_finished(const struct list_walk *walk)
+{
+	if (walk->complete && walk->began > list_walk_epoch)
+		list_walk_epoch = walk->began;
+}
+
+/* Whether memory on the namespace list is a struct net (the list's head is not). */
+static __always_inline bool is_net(struct net *net)
+{
+	struct ns_common *ns = &net->ns;
+	int type = 0;
+	__u64 cookie = 0;
+	if (bpf_core_field_exists(ns->ns_type)) {
+		bpf_core_read(&type, sizeof(type), &ns->ns_type);
+	} else {
+		const struct proc_ns_operations *ops = BPF_CORE_READ(ns, ops);
+		if (bpf_core_read(&type, sizeof(type), &ops->type) != 0)
+			return false;
+	}
+	bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie);
+	return type == CLONE_NEWNET && cookie != 0;
 }
 
 struct release_walk {
@@ -78,8 +113,13 @@ struct release_walk {
 };
 
 /*
- * One namespace on the list at a batch start. Followed, with its active count at zero, it is
- * in this batch: reported released if that is news, and enlisted.
+ * One namespace on the list at a batch start. One not followed yet was made since the last
+ * walk without any hook seeing it (an unshare in a long-lived process, a thread's namespace
+ * pinned by a bind mount): it is followed from now on, found by this batch. Then, with its
+ * active count at zero, it is in this batch: reported released if that is news, and
+ * enlisted. Following every namespace here, alive ones too, matters: one released after the
+ * walk passes it joins this batch unseen, and the kernel unlists it; followed, it is still
+ * found (the refresh's count of followed namespaces on the list comes up short).
  */
 static long release_step(__u64 index, struct release_walk *walk)
 {
@@ -87,17 +127,25 @@ static long release_step(__u64 index, struct release_walk *walk)
 	if (!net)
 		return 1;
 	__u64 key = (__u64)net;
-	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);   /* never the list head */
-	if (!t || t->state == TRACKED_TORN_DOWN || read_active((struct net *)key) != 0)
+	__u64 cookie = 0;
+	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
+	__s32 active = read_active(net);
+	bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie);
+	if (!t || t->cookie != cookie) {
+		if (!is_net(net))
+			return 0;                 /* the list's head */
+		track_net(net, found_kind(), NETNS_SRC_CLEANUP_START, NULL);
+		t = bpf_map_lookup_elem(&tracked, &key);
+		if (!t || t->cookie != cookie)
+			return 0;                 /* not followed: counted */
+	}
+	if (active != 0 || t->state == TRACKED_TORN_DOWN)
 		return 0;
 	if (t->state == TRACKED_ALIVE) {
-		struct net_reading r = read_net((struct net *)key);
+		struct net_reading r = read_net(net);
 		if (r.cookie != t->cookie || r.active != 0 || !report_found(t, NETNS_SRC_CLEANUP_START) ||
-		    !emit(NETNS_EV_RELEASED, NETNS_SRC_CLEANUP_START, &r, 0))
+		    !mark_released(key, t, &r, NETNS_SRC_CLEANUP_START))
 			return 0;                 /* the next scan retries */
-		t->state = TRACKED_RELEASED;
-		t->active = 0;
-		t->passive = r.passive;
 	}
 	enlist(key, walk->batch);
 	return 0;
@@ -135,8 +183,9 @@ int BPF_PROG(cleanup_batch_start, struct work_struct *work)
 	struct net *host = task_net((struct task_struct *)bpf_get_current_task());
 	batch_listed = host != NULL;
 	if (host) {
-		struct release_walk walk = { .list = { .start = &host->list, .node = &host->list }, .batch = batch };
+		struct release_walk walk = { .list = walk_from(&host->list), .batch = batch };
 		bpf_loop(1 << 20, release_step, &walk, 0);
+		walk_finished(&walk.list);
 	} else {
 		scan_tracked(SCAN_BATCH_START, batch);
 		scan_dying(SCAN_BATCH_START, batch);
@@ -161,23 +210,6 @@ int BPF_PROG(cleanup_batch_end, struct work_struct *work, void *function)
 	return 0;
 }
 
-/* Whether memory on the namespace list is a struct net (the list's head is not). */
-static __always_inline bool is_net(struct net *net)
-{
-	struct ns_common *ns = &net->ns;
-	int type = 0;
-	__u64 cookie = 0;
-	if (bpf_core_field_exists(ns->ns_type)) {
-		bpf_core_read(&type, sizeof(type), &ns->ns_type);
-	} else {
-		const struct proc_ns_operations *ops = BPF_CORE_READ(ns, ops);
-		if (bpf_core_read(&type, sizeof(type), &ops->type) != 0)
-			return false;
-	}
-	bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie);
-	return type == CLONE_NEWNET && cookie != 0;
-}
-
 /*
  * A walk around the namespace list from the current task's namespace (the agent's own, alive
  * while it runs a refresh), back to it: every other namespace on the list, and the list's
@@ -188,9 +220,7 @@ static __always_inline bool is_net(struct net *net)
 static __always_inline struct list_walk walk_from_own_namespace(void)
 {
 	struct net *own = task_net((struct task_struct *)bpf_get_current_task());
-	struct list_walk walk = { .start = own ? &own->list : NULL };
-	walk.node = walk.start;
-	return walk;
+	return walk_from(own ? &own->list : NULL);
 }
 
 /* The namespace a walk started from. */
@@ -260,6 +290,7 @@ static __always_inline void refresh_everything(void)
 		return;
 	follow_if_new(walk_origin(&walk));
 	bpf_loop(1 << 20, walk_step, &walk, 0);
+	walk_finished(&walk);
 }
 
 /*
@@ -282,6 +313,7 @@ int refresh(void *ctx)
 	if (refresh_listed(walk_origin(&walk.list)))
 		walk.followed += 1;
 	bpf_loop(1 << 20, refresh_step, &walk, 0);
+	walk_finished(&walk.list);
 	if (walk.followed < tracked_entries)
 		scan_tracked(SCAN_REFRESH, 0);
 	return 0;

@@ -156,6 +156,14 @@ struct {
  */
 __s64 tracked_entries = 0;
 
+/*
+ * When the last complete walk of the kernel's namespace list began (CLOCK_MONOTONIC), by a
+ * refresh or a cleanup batch start. Every walk follows each namespace it finds, and the kernel
+ * appends a namespace to the list as its setup ends: one not followed yet was made after that
+ * moment, which is what a namespace found without its creation being seen is said to be.
+ */
+__u64 list_walk_epoch = 0;
+
 static __always_inline void count(__u32 stat)
 {
 	__u64 *slot = bpf_map_lookup_elem(&stats, &stat);
@@ -241,7 +249,7 @@ static __always_inline struct net *task_net(struct task_struct *task)
  * task is the current one, or `holder` when the event is about another task (discovery).
  */
 static __always_inline bool emit_for(__u32 kind, __u32 source, const struct net_reading *net,
-				     __s32 result, struct task_struct *holder)
+				     __s32 result, struct task_struct *holder, __u64 created_after)
 {
 	struct netns_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -252,6 +260,7 @@ static __always_inline bool emit_for(__u32 kind, __u32 source, const struct net_
 	e->kind = kind;
 	e->source = source;
 	e->result = result;
+	e->created_after_ns = created_after;
 	/* Probe reads, not plain loads through BTF pointers: this is inlined at every emit,
 	 * and the verifier looks each pointer load's type up by name in the kernel's BTF,
 	 * which made loading the programs half a second slower. */
@@ -290,7 +299,7 @@ static __always_inline bool emit_for(__u32 kind, __u32 source, const struct net_
 static __always_inline bool emit(__u32 kind, __u32 source, const struct net_reading *net,
 				 __s32 result)
 {
-	return emit_for(kind, source, net, result, NULL);
+	return emit_for(kind, source, net, result, NULL, 0);
 }
 
 /* ---- Following namespaces ----------------------------------------------------------- */
@@ -342,7 +351,7 @@ static __always_inline bool report_found(struct tracked_net *t, __u32 source)
 		return true;
 	struct net_reading found = { .cookie = t->cookie, .inum = t->inum,
 				     .active = t->active, .passive = t->passive, .readable = true };
-	if (!emit(found_kind(), source, &found, 0))
+	if (!emit_for(found_kind(), source, &found, 0, NULL, t->created_after_ns))
 		return false;
 	t->reported = 1;
 	return true;
@@ -371,18 +380,44 @@ static __always_inline bool store_tracked(__u64 key, struct tracked_net *t, bool
 }
 
 /*
- * Starts following a namespace that was just created (CREATED) or found (DISCOVERED), read
- * as `r`, at `key` (its address), where the map holds `known` (looked up by the caller).
- * If the same memory held an earlier namespace that we never saw freed, that one is gone:
- * report its free first, so a reused address never hides a lifetime.
+ * Reports the release of followed namespace `t`, read as `r` with no active reference left,
+ * and adds it to the dying set. False if the event could not be sent: nothing changes, and
+ * the next scan retries.
+ */
+static __always_inline bool mark_released(__u64 key, struct tracked_net *t, const struct net_reading *r, __u32 source)
+{
+	if (!emit(NETNS_EV_RELEASED, source, r, 0))
+		return false;
+	t->state = TRACKED_RELEASED;
+	t->active = 0;
+	t->passive = r->passive;
+	join_dying(key);
+	return true;
+}
+
+/*
+ * Starts following a namespace read as `r` at `key` (its address), where the map holds `known`
+ * (looked up by the caller): one a creation hook saw made (`creation`: CREATED, the current
+ * task its creator), or one found afterwards (`kind` CREATED, or DISCOVERED during the first
+ * inventory). If the same memory held an earlier namespace that we never saw freed, that one
+ * is gone: report its free first, so a reused address never hides a lifetime. One found with
+ * no active reference left (a list walk's, awaiting its cleanup batch) is reported released.
  */
 static __always_inline void track_reading(__u64 key, struct tracked_net *known, struct net_reading r, __u32 kind,
-					  __u32 source, struct task_struct *holder)
+					  __u32 source, struct task_struct *holder, bool creation)
 {
-
 	if (known) {
-		if (known->cookie == r.cookie)
-			return;                                    /* already followed */
+		if (known->cookie == r.cookie) {
+			/* Already followed. A walk may find a namespace on the list before its
+			 * creation hook returns; the hook still reports it, as only it knows the
+			 * creator (the agent counts the namespace once). */
+			if (creation && !known->seen &&
+			    emit_for(NETNS_EV_CREATED, source, &r, 0, holder, bpf_ktime_get_ns())) {
+				known->seen = 1;
+				known->reported = 1;
+			}
+			return;
+		}
 		struct net_reading gone = { .cookie = known->cookie, .inum = known->inum,
 					    .active = 0, .passive = 0 };
 		/* Its slot is taken now. One never reported lived and died while the ring buffer
@@ -397,38 +432,41 @@ static __always_inline void track_reading(__u64 key, struct tracked_net *known, 
 			emit(NETNS_EV_FREED, source, &gone, 0);
 		}
 	}
-	struct tracked_net t = { .cookie = r.cookie, .inum = r.inum, .state = TRACKED_ALIVE,
-				 .active = r.active, .passive = r.passive };
-	if (r.active == 0)
-		t.state = TRACKED_RELEASED;
 	/* Followed first: a namespace that cannot be followed is counted, not reported (its end
 	 * would never be seen, and it would stay alive in the agent's eyes forever). */
-	t.reported = 1;
+	struct tracked_net t = { .cookie = r.cookie, .inum = r.inum, .state = TRACKED_ALIVE,
+				 .active = r.active, .passive = r.passive, .reported = 1, .seen = creation,
+				 .created_after_ns = creation ? bpf_ktime_get_ns() : list_walk_epoch };
 	if (!store_tracked(key, &t, known != NULL)) {
 		count(NETNS_STAT_TRACKED_FULL);
 		return;
 	}
-	if (t.state == TRACKED_RELEASED)
-		join_dying(key);
 	/* If the ring buffer is full, the scans report it later (without its creator), before
-	 * anything else about it. Only then is the entry looked up again. */
-	if (!emit_for(kind, source, &r, 0, holder)) {
-		struct tracked_net *stored = bpf_map_lookup_elem(&tracked, &key);
-		if (stored && stored->cookie == r.cookie)
-			stored->reported = 0;
-	}
+	 * anything else about it. Only then, or when it is released already, is the entry looked
+	 * up again. */
+	bool sent = emit_for(kind, source, &r, 0, holder, t.created_after_ns);
+	if (sent && r.active != 0)
+		return;
+	struct tracked_net *stored = bpf_map_lookup_elem(&tracked, &key);
+	if (!stored || stored->cookie != r.cookie)
+		return;
+	if (!sent)
+		stored->reported = 0;
+	else
+		mark_released(key, stored, &r, source);
 }
 
-/* track_reading, for any pointer to a namespace (read with probe reads). */
+/* track_reading for a namespace found, at any pointer (read with probe reads). */
 static __always_inline void track_net(struct net *net, __u32 kind, __u32 source, struct task_struct *holder)
 {
 	__u64 key = (__u64)net;
-	track_reading(key, bpf_map_lookup_elem(&tracked, &key), read_net(net), kind, source, holder);
+	track_reading(key, bpf_map_lookup_elem(&tracked, &key), read_net(net), kind, source, holder, false);
 }
 
-/* Follows `task`'s namespace if it is not followed yet, as just created or as found; `task`
- * is a pointer the verifier knows, so this costs plain loads and one lookup when it is
- * (nearly always). */
+/* Follows `task`'s namespace if it is not followed yet: as made just now by the current task
+ * (`created`: `task` is its new child), or as found (`task` is the current task, which holds
+ * it but may have entered it rather than made it). `task` is a pointer the verifier knows, so
+ * this costs plain loads and one lookup when it is followed (nearly always). */
 static __always_inline void notice_task_net_btf(struct task_struct *task, bool created, __u32 source)
 {
 	struct net *net = task->nsproxy->net_ns;   /* NULL once the task has left its namespaces */
@@ -436,9 +474,9 @@ static __always_inline void notice_task_net_btf(struct task_struct *task, bool c
 		return;
 	__u64 key = (__u64)net;
 	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
-	if (known && known->cookie == net->net_cookie)
+	if (known && known->cookie == net->net_cookie && (known->seen || !created))
 		return;
-	track_reading(key, known, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL);
+	track_reading(key, known, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
 }
 
 /* Reports what copy_net_ns returned for a CLONE_NEWNET request: a new net, or an error. */
@@ -446,8 +484,11 @@ static __always_inline void report_copy_net_ns(struct net *result)
 {
 	if (is_err_ptr(result))
 		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_COPY_NET_NS, NULL, (__s32)(long)result);
-	else
-		track_net(result, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL);
+	else {
+		__u64 key = (__u64)result;
+		track_reading(key, bpf_map_lookup_elem(&tracked, &key), read_net(result), NETNS_EV_CREATED,
+			      NETNS_SRC_COPY_NET_NS, NULL, true);
+	}
 }
 
 /* Reports what setup_net returned for `net`. */
@@ -465,13 +506,8 @@ static __always_inline void release_net(struct net *net, __u32 source)
 	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
 
 	if (known && known->cookie == r.cookie) {
-		if (known->state == TRACKED_RELEASED || !known->reported)
-			return;                   /* a scan reports its creation, then this */
-		if (!emit(NETNS_EV_RELEASED, source, &r, 0))
-			return;                   /* the next scan retries */
-		known->state = TRACKED_RELEASED;
-		known->active = 0;
-		join_dying(key);
+		if (known->state == TRACKED_ALIVE && known->reported)
+			mark_released(key, known, &r, source);   /* else a scan reports it */
 		return;
 	}
 	/* Created before we started (or never followed): still counted. An earlier namespace's
@@ -534,12 +570,8 @@ static __always_inline void scan_one(__u64 key, struct tracked_net *t, const str
 		report_gone(key, t, source);
 		return;
 	}
-	if (t->state == TRACKED_ALIVE && r->active == 0) {
-		if (!emit(NETNS_EV_RELEASED, source, r, 0))
-			return;
-		t->state = TRACKED_RELEASED;
-		join_dying(key);
-	}
+	if (t->state == TRACKED_ALIVE && r->active == 0 && !mark_released(key, t, r, source))
+		return;
 	if (purpose == SCAN_REFRESH && (r->active != t->active || r->passive != t->passive)) {
 		if (!emit(NETNS_EV_REFS, source, r, 0))
 			return;

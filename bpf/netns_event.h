@@ -12,13 +12,16 @@
 
 #include <linux/types.h>
 
-#define NETNS_EVENT_VERSION 2
+#define NETNS_EVENT_VERSION 3
 #define NETNS_COMM_LEN 16
 
 /* What happened. Values are part of the recorded-file format: append, never renumber. */
 enum netns_event_kind {
-	/* A network namespace was created (copy_net_ns returned it, or a task came back from
-	 * unshare/clone in a new one). `result` is 0. */
+	/* A network namespace was created. Its creation was seen (the task is its creator) when
+	 * `source` is a creation hook: copy_net_ns, unshare, clone or fork; otherwise it was
+	 * found afterwards, by a walk of the kernel's namespace list, a cleanup batch, or as the
+	 * namespace of a task at its exec, exit or fork (the task then holds it, but may not
+	 * have made it), and `created_after_ns` bounds its creation. `result` is 0. */
 	NETNS_EV_CREATED = 1,
 	/* Creating one failed; `result` is the negative errno, the net fields are zero. */
 	NETNS_EV_CREATE_FAILED = 2,
@@ -62,6 +65,7 @@ enum netns_event_source {
 	/* Not from a hook: the agent saw events lost, compared its namespaces with the kernel
 	 * side's `tracked` map, and reports the release and free of those no longer followed. */
 	NETNS_SRC_RECONCILE = 16,
+	NETNS_SRC_FORK_PARENT = 17,      /* first seen as the namespace of a task as it forked */
 };
 
 /* Refcount value meaning "could not be read". */
@@ -82,6 +86,11 @@ struct netns_event {
 	__u32 uid;            /* real uid of the acting task */
 	__u32 ppid;           /* tgid of the acting task's parent */
 	char comm[NETNS_COMM_LEN];
+	/* CREATED and DISCOVERED: the earliest the namespace can have been created. For a
+	 * creation seen by its hook, the moment the hook saw it. For one found afterwards, the
+	 * start of the last complete walk of the namespace list that did not show it (the kernel
+	 * appends a namespace to the list as its setup ends), or 0 if no walk had completed yet. */
+	__u64 created_after_ns;
 };
 
 /* How a task holds a namespace (the `kind` of a holder record). */
@@ -128,7 +137,8 @@ struct netns_tracked {
 	__s32 active;     /* last refcounts reported, to send REFS only on change */
 	__s32 passive;
 	__u32 reported;   /* 1 once its CREATED or DISCOVERED event was sent (scans retry it) */
-	__u32 reserved;
+	__u32 seen;       /* 1 once a creation hook reported it (it names the creator) */
+	__u64 created_after_ns;   /* as in its CREATED event */
 };
 
 /* Slots of the per-CPU `stats` array: every failure inside BPF is counted here. */

@@ -78,8 +78,9 @@ int clone3_exit(struct syscall_exit *ctx)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(fork_created, struct task_struct *parent, struct task_struct *child)
 {
-	/* A namespace not followed yet, at a task's fork, exec or exit, was made by unshare. */
-	notice_task_net_btf(parent, false, NETNS_SRC_FORK);
+	/* A namespace not followed yet at a task's fork, exec or exit was made since the last
+	 * walk of the namespace list, by unshare or entered by setns: found, creator unknown. */
+	notice_task_net_btf(parent, false, NETNS_SRC_FORK_PARENT);
 	if (child->nsproxy->net_ns != parent->nsproxy->net_ns)
 		notice_task_net_btf(child, true, NETNS_SRC_FORK);
 	return 0;

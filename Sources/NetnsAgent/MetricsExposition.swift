@@ -89,9 +89,10 @@ public enum MetricsExposition {
 }
 
 extension NamespaceRecord {
-    /// Alive and known only from the kernel's namespace list: nothing in /proc shows it.
+    /// Alive and known only from the kernel's namespace list: nothing in /proc showed it at the
+    /// last holder scan since it was found.
     var isKernelOnly: Bool {
-        state != .freed && discoverySource == NETNS_SRC_DISCOVERY_LIST.rawValue && holders.isEmpty
+        state != .freed && discoverySource == NETNS_SRC_DISCOVERY_LIST.rawValue && holdersScannedAt != nil && holders.isEmpty
     }
 }
 

@@ -50,6 +50,8 @@ public struct NamespaceSummary: Decodable, Sendable, Hashable {
     public var leak: LeakSummary?
     public var discoveredBy: String?
     public var refs: Refs?
+    public var createdAtEstimated: Bool?
+    public var createdAfter: String?
 
     /// Decodes the whole document.
     public static func decodeList(_ json: String) throws -> [NamespaceSummary] {
@@ -70,7 +72,10 @@ public enum NamespaceTable {
                 let container = task.container.map { " " + ($0.id.map { String($0.prefix(12)) } ?? $0.podUid.map { "pod \($0)" } ?? $0.runtime) } ?? ""
                 creator = "\(task.comm)[\(task.pid)]\(container)"
             } else if namespace.createdAt != nil {
-                creator = "(unknown)"  // found by a scan after start-up: entered by setns, or its event lost
+                // Made while the agent ran, but no creation hook saw it: how it was found, and
+                // the task found holding it, if any (not guessed to be the creator).
+                let holder = namespace.holder.map { " \($0.comm)[\($0.pid)]" } ?? ""
+                creator = "(unseen; found by \(namespace.discoveredBy ?? "a scan")\(holder))"
             } else if namespace.discoveredBy == "kernel-list" {
                 creator = "(before agent; kernel only)"
             } else {

@@ -9,7 +9,9 @@ import NIOCore
 /// `discoveredAt`, `releasedAt`, `tornDownAt`, `freedAt` (RFC 3339 or null), `ageSeconds`,
 /// `lifetimeSeconds` (creation or discovery to release, or to now), `discoveredBy`,
 /// `creator` {`pid`, `comm`, `cgroupId`, `uid`, `ppid`, `cgroupPath`, `container`} or null,
-/// `holder` (the task seen holding a discovered namespace) or null, `holders` (array of
+/// `holder` (the task seen holding a discovered namespace, or one whose creation was not seen)
+/// or null, `createdAtEstimated` and `createdAfter` (a creation not seen: `createdAt` is when
+/// it was found, `createdAfter` the earliest it can have been), `holders` (array of
 /// {`kind`, `pid`, `comm`, `path`?, `fd`?}), `leak` ({`kind`, `since`} or null),
 /// `refs` {`active`, `passive`} or null, and `setupResult`.
 public enum NamespacesDocument {
@@ -124,7 +126,7 @@ public enum NamespacesDocument {
         if let creator = record.creator { cgroups.select(creator.cgroupID) }
         writeCreator(record.creator, cgroups: cgroups, to: &json)
         json.key("holder")
-        writeTask(record.discoverySource == NETNS_SRC_DISCOVERY_LIST.rawValue ? nil : record.discoveredHolder, to: &json)
+        writeTask(record.discoverySource.map(NetnsEvent.isScan) == true ? nil : record.discoveredHolder, to: &json)
         json.key("holders")
         json.beginArray()
         // By index through a buffer pointer: each holder is read in place, its strings not retained.
@@ -159,15 +161,23 @@ public enum NamespacesDocument {
             json.null()
         }
         json.field("setupResult", record.setupResult)
+        json.field("createdAtEstimated", record.createdAtIsEstimate)
+        json.time("createdAfter", record.createdAfter, clock: clock)
         json.endObject()
     }
 
+    /// How a namespace older than the agent, or one whose creation was not seen, was found.
     private static func discoveredBy(_ record: NamespaceRecord) -> String? {
-        guard record.createdAt == nil, let source = record.discoverySource else { return nil }
+        guard record.createdAt == nil || record.createdAtIsEstimate, let source = record.discoverySource else { return nil }
         switch source {
         case NETNS_SRC_DISCOVERY_TASK.rawValue: return "task"
         case NETNS_SRC_DISCOVERY_FILE.rawValue: return "file"
         case NETNS_SRC_DISCOVERY_LIST.rawValue: return "kernel-list"
+        case NETNS_SRC_CLEANUP_START.rawValue, NETNS_SRC_CLEANUP_END.rawValue: return "cleanup-batch"
+        case NETNS_SRC_REFRESH.rawValue: return "refresh"
+        case NETNS_SRC_EXEC.rawValue: return "exec"
+        case NETNS_SRC_EXIT.rawValue: return "exit"
+        case NETNS_SRC_FORK_PARENT.rawValue: return "fork"
         default: return "other"
         }
     }
@@ -349,6 +359,12 @@ struct JSONWriter: ~Copyable {
         appendReserved(UInt8(ascii: "\""))
         appendReserved(UInt8(ascii: ":"))
         needsComma = false
+    }
+
+    mutating func field(_ name: StaticString, _ value: Bool) {
+        key(name)
+        if value { raw("true") } else { raw("false") }
+        needsComma = true
     }
 
     @inline(__always)

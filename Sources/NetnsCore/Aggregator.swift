@@ -244,7 +244,7 @@ public struct Aggregator: Sendable {
     private static func update(_ record: inout NamespaceRecord, with event: NetnsEvent, pendingSetup: Int32?) -> Change {
         let isNew = record.createdAt == nil && record.discoveredAt == nil && record.releasedAt == nil
         var change = Change(before: isNew ? nil : record.state)
-        let lifetimeKnown = record.createdAt != nil && record.releasedAt != nil
+        let lifetimeKnown = record.lifetimeKnown
         if record.inum == 0 { record.inum = event.inum }
         if let pendingSetup { record.setupResult = pendingSetup }
         if let refs = event.refs, event.timestamp >= record.refsReadAt ?? 0 {
@@ -252,12 +252,26 @@ public struct Aggregator: Sendable {
             record.refsReadAt = event.timestamp
         }
         switch event.kind {
-        case .created where record.createdAt == nil:
+        case .created where event.seesCreation && (record.createdAt == nil || record.createdAtIsEstimate):
+            // The creation hook's report: when and by whom, even if a walk found it first.
+            change.created = record.createdAt == nil && record.discoveredAt == nil
+            record.createdAt = event.timestamp
+            record.createdAfter = nil
+            record.createdAtIsEstimate = false
+            record.creator = event.task
+            if record.discoveredAt == nil {
+                record.discoverySource = nil
+                record.discoveredHolder = nil
+            }
+        case .created where record.createdAt == nil && record.discoveredAt == nil:
+            // Found after it was made, its creation unseen: no creator is guessed, and the
+            // time is bounded, not known.
             change.created = true
             record.createdAt = event.timestamp
-            // Found by a scan (its creation event lost, or only on the kernel's list), a
-            // namespace's creator is not known: the task is whoever ran the scan.
-            record.creator = event.namesCreator ? event.task : nil
+            record.createdAfter = event.createdAfter == 0 ? nil : min(event.createdAfter, event.timestamp)
+            record.createdAtIsEstimate = true
+            record.discoverySource = event.source
+            record.discoveredHolder = NetnsEvent.namesHolder(event.source) ? event.task : nil
         case .discovered where record.createdAt == nil && record.discoveredAt == nil:
             change.discovered = true
             record.discoveredAt = event.timestamp
@@ -280,7 +294,7 @@ public struct Aggregator: Sendable {
         default:
             break
         }
-        if !lifetimeKnown, let created = record.createdAt, let released = record.releasedAt {
+        if !lifetimeKnown, record.lifetimeKnown, let created = record.createdAt, let released = record.releasedAt {
             // Both ends known for the first time, whichever event arrived second.
             change.lifetime = released >= created ? seconds(released - created) : 0
         }

@@ -16,8 +16,11 @@ public struct NamespaceRecord: Sendable, Hashable {
     // (288 → 208 bytes a record).
     /// The namespace's identity, unique per boot (never 0: the table marks a vacant place so).
     public internal(set) var cookie: UInt64
-    /// When it was created, if the agent saw the creation.
+    /// When it was created, if it was created while the agent ran: exact when a creation hook
+    /// saw it, else (`createdAtIsEstimate`) when it was first found, the latest it can have been.
     @CompactTime public var createdAt: UInt64?
+    /// For a creation not seen: the earliest it can have been (see `NetnsEvent.createdAfter`).
+    @CompactTime public var createdAfter: UInt64?
     /// When the discovery pass found it, for namespaces older than the agent.
     @CompactTime public var discoveredAt: UInt64?
     /// When its last active reference was dropped.
@@ -32,19 +35,22 @@ public struct NamespaceRecord: Sendable, Hashable {
     @CompactTime public var holdersScannedAt: UInt64?
     /// Since when no task has had it as its namespace (nil while some task does).
     @CompactTime public var tasklessSince: UInt64?
-    /// The task that created it, if the agent saw the creation.
+    /// The task that created it, if a creation hook saw the creation.
     public var creator: TaskIdentity?
-    /// A task that held it when it was discovered.
+    /// A task that held it when it was discovered, or found after its creation went unseen.
     public var discoveredHolder: TaskIdentity?
     /// Its inode number (what `/proc/PID/ns/net` and `lsns` show).
     public var inum: UInt32
     /// The last refcounts read, and when.
     public var refs: RefCounts?
-    /// How it was discovered (`enum netns_event_source`: a task, a file, or only the kernel's
-    /// namespace list).
+    /// How it was discovered or, its creation unseen, found (`enum netns_event_source`: a task,
+    /// a file, the kernel's namespace list, a cleanup batch, a task's exec, exit or fork).
     public var discoverySource: UInt32?
     /// What setup_net returned, where the probe set sees it.
     public var setupResult: Int32?
+    /// Whether `createdAt` is when it was first found, its creation unseen (then
+    /// `createdAfter` bounds it from below, and it has no creator and no lifetime).
+    public var createdAtIsEstimate = false
     /// Whether it is the agent's own (the host's) namespace.
     public var isHost = false
     /// What held it at the last holder scan.
@@ -65,6 +71,9 @@ public struct NamespaceRecord: Sendable, Hashable {
 
     /// When the agent first knew of it: creation, or discovery.
     public var firstSeenAt: UInt64? { createdAt ?? discoveredAt }
+
+    /// Whether both ends of its lifetime are known: a creation seen, and its release.
+    public var lifetimeKnown: Bool { createdAt != nil && !createdAtIsEstimate && releasedAt != nil }
 }
 
 /// An optional time in the 8 bytes of a `UInt64`: `UInt64.max` nanoseconds (584 years of

@@ -39,7 +39,7 @@ extension NetnsEvent {
         let task = TaskIdentity(pid: raw.pid, tid: raw.tid, commBytes: comm, cgroupID: raw.cgroup_id, uid: raw.uid, ppid: raw.ppid)
         self.init(
             kind: kind, timestamp: raw.timestamp_ns, cookie: raw.cookie, inum: raw.inum,
-            refs: refs, task: task, result: raw.result, source: raw.source
+            refs: refs, task: task, result: raw.result, source: raw.source, createdAfter: raw.created_after_ns
         )
     }
 
@@ -59,6 +59,7 @@ extension NetnsEvent {
         raw.source = source
         raw.uid = task.uid
         raw.ppid = task.ppid
+        raw.created_after_ns = createdAfter
         withUnsafeMutableBytes(of: &raw.comm) { comm in
             comm.storeBytes(of: task.commBytes.low, toByteOffset: 0, as: UInt64.self)
             comm.storeBytes(of: task.commBytes.high, toByteOffset: 8, as: UInt64.self)

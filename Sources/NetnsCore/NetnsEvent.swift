@@ -50,24 +50,54 @@ public struct NetnsEvent: Sendable, Hashable {
     /// The kernel hook that produced the event (`enum netns_event_source`).
     public var source: UInt32
 
-    /// Creates an event; the defaults suit tests and replays that care about few fields.
-    /// Whether `task` is the task that made the namespace: false for events of scans (a
-    /// refresh, a cleanup batch, a walk of the kernel's list, a reconciliation), where it is
-    /// whoever ran the scan.
-    public var namesCreator: Bool {
+    /// For a creation or a discovery: the earliest the namespace can have been created, in
+    /// nanoseconds of CLOCK_MONOTONIC (0: nothing bounds it). Exact for a creation hook's event;
+    /// for a namespace found afterwards, the start of the last complete walk of the kernel's
+    /// namespace list that did not show it.
+    public var createdAfter: UInt64
+
+    /// Whether a creation event is the creation hook's own (copy_net_ns, unshare, clone or
+    /// fork): the task made the namespace, at `timestamp`. False for a namespace found after
+    /// it was made, by a walk of the kernel's list, a cleanup batch, a scan after lost events,
+    /// or as the namespace of a task at its exec, exit or fork, or of a holder the iterators
+    /// found: that task holds it but may have entered it with setns rather than made it, and
+    /// nothing is guessed.
+    public var seesCreation: Bool { !Self.isSighting(source) }
+
+    /// Whether `source` reports a namespace found rather than made (`seesCreation`).
+    public static func isSighting(_ source: UInt32) -> Bool { isScan(source) || namesHolder(source) }
+
+    /// Whether `source` is a scan (a refresh, a cleanup batch, a walk of the kernel's list, a
+    /// reconciliation): the event's task is whoever ran it, not a creator or a holder.
+    public static func isScan(_ source: UInt32) -> Bool {
         switch source {
         case NETNS_SRC_REFRESH.rawValue, NETNS_SRC_CLEANUP_START.rawValue, NETNS_SRC_CLEANUP_END.rawValue,
              NETNS_SRC_DISCOVERY_LIST.rawValue, NETNS_SRC_RECONCILE.rawValue:
-            false
-        default:
             true
+        default:
+            false
         }
     }
 
+    /// Whether a namespace found by `source` was found through a task that holds it (the
+    /// event's task): a task or file iterator's, or a task at its exec, exit or fork. Scans
+    /// name only whoever ran them.
+    public static func namesHolder(_ source: UInt32) -> Bool {
+        switch source {
+        case NETNS_SRC_DISCOVERY_TASK.rawValue, NETNS_SRC_DISCOVERY_FILE.rawValue, NETNS_SRC_EXEC.rawValue,
+             NETNS_SRC_EXIT.rawValue, NETNS_SRC_FORK_PARENT.rawValue:
+            true
+        default:
+            false
+        }
+    }
+
+    /// Creates an event; the defaults suit tests and replays that care about few fields.
     @inlinable
     public init(
         kind: Kind, timestamp: UInt64, cookie: UInt64 = 0, inum: UInt32 = 0,
-        refs: RefCounts? = nil, task: TaskIdentity = .init(), result: Int32 = 0, source: UInt32 = 0
+        refs: RefCounts? = nil, task: TaskIdentity = .init(), result: Int32 = 0, source: UInt32 = 0,
+        createdAfter: UInt64 = 0
     ) {
         self.kind = kind
         self.timestamp = timestamp
@@ -77,6 +107,7 @@ public struct NetnsEvent: Sendable, Hashable {
         self.task = task
         self.result = result
         self.source = source
+        self.createdAfter = createdAfter
     }
 }
 

@@ -2,7 +2,7 @@
 ///
 /// Everything the aggregator was given, in order, so a replay reaches the same state:
 ///
-///     header   "NETNSREC" | u16 version (1) | u16 header size (32) | u32 event size
+///     header   "NETNSREC" | u16 version (2) | u16 header size (32) | u32 event size
 ///              | i64 CLOCK_REALTIME - CLOCK_MONOTONIC (ns) | u64 zero
 ///     entries  u8 type | 3 zero bytes | u32 payload size | payload
 ///       1 event         one `struct netns_event` (bpf/netns_event.h), `event size` bytes
@@ -16,10 +16,14 @@
 ///                       died unreported (`Aggregator.countUnreported(total:)`)
 ///
 /// All integers are little-endian. Files are untrusted: every size is checked, and a
-/// problem is reported with its byte offset.
+/// problem is reported with its byte offset. Version 1 files (80-byte events, before
+/// `created_after_ns`) are still read.
 public enum Recording {
     /// The current format version.
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
+    /// The size of an event record in version 1 files: `struct netns_event` without its last
+    /// field, `created_after_ns`, which reads as 0.
+    static let version1EventSize = 80
     static let magic = Array("NETNSREC".utf8)
     static let headerSize = 32
     /// The largest payload accepted (a holder scan of a very large host fits easily).
@@ -120,13 +124,14 @@ public enum Recording {
             throw FormatError(offset: 0, problem: "not a netns-tracer recording (bad magic)")
         }
         let fileVersion = try reader.u16()
-        guard fileVersion == version else {
-            throw FormatError(offset: 8, problem: "format version \(fileVersion) is not supported (this netns-tracer reads version \(version))")
+        guard fileVersion == version || fileVersion == 1 else {
+            throw FormatError(offset: 8, problem: "format version \(fileVersion) is not supported (this netns-tracer reads versions 1 and \(version))")
         }
         guard try reader.u16() == UInt16(headerSize) else { throw FormatError(offset: 10, problem: "unexpected header size") }
-        let eventSize = try reader.u32()
-        guard eventSize == UInt32(NetnsEvent.wireSize) else {
-            throw FormatError(offset: 12, problem: "event records are \(eventSize) bytes, this netns-tracer reads \(NetnsEvent.wireSize)")
+        let eventSize = Int(try reader.u32())
+        let expectedSize = fileVersion == 1 ? version1EventSize : NetnsEvent.wireSize
+        guard eventSize == expectedSize else {
+            throw FormatError(offset: 12, problem: "event records are \(eventSize) bytes, version \(fileVersion) has \(expectedSize)")
         }
         let realtimeOffset = Int64(bitPattern: try reader.u64())
         _ = try reader.u64()
@@ -144,7 +149,7 @@ public enum Recording {
                 throw FormatError(offset: start, problem: "truncated entry: \(size) bytes announced, \(reader.remaining) left")
             }
             var payload = ByteReader(try reader.bytes(size), base: reader.offset - size)
-            entries.append(try decodeEntry(type: type, payload: &payload, at: start))
+            entries.append(try decodeEntry(type: type, payload: &payload, eventSize: eventSize, at: start))
             guard payload.isAtEnd else {
                 throw FormatError(offset: payload.offset, problem: "\(payload.remaining) unexpected bytes at the end of an entry")
             }
@@ -152,10 +157,11 @@ public enum Recording {
         return (realtimeOffset, entries)
     }
 
-    private static func decodeEntry(type: UInt8, payload: inout ByteReader, at start: Int) throws(FormatError) -> Entry {
+    private static func decodeEntry(type: UInt8, payload: inout ByteReader, eventSize: Int, at start: Int) throws(FormatError) -> Entry {
         switch type {
         case 1:
-            let bytes = try payload.bytes(NetnsEvent.wireSize)
+            // An older, shorter record reads as the current one with its new fields zero.
+            let bytes = try payload.bytes(eventSize) + Array(repeating: 0, count: NetnsEvent.wireSize - eventSize)
             let decoded = bytes.withUnsafeBytes { raw in Result { () throws(EventDecodingError) in try NetnsEvent(wire: raw) } }
             switch decoded {
             case .success(let event): return .event(event)

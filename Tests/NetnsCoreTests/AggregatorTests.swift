@@ -279,6 +279,53 @@ struct ReconciliationTests {
         #expect(aggregator.namespaces[8]?.creator?.comm == "unshare")
         #expect(aggregator.counters.created == 2)
     }
+
+    @Test("a namespace found after its unseen creation: no creator, a bounded time, a holder if a task showed it, no lifetime",
+          arguments: [(NETNS_SRC_EXEC, true), (NETNS_SRC_EXIT, true), (NETNS_SRC_FORK_PARENT, true),
+                      (NETNS_SRC_DISCOVERY_TASK, true), (NETNS_SRC_DISCOVERY_FILE, true),
+                      (NETNS_SRC_DISCOVERY_LIST, false), (NETNS_SRC_CLEANUP_START, false), (NETNS_SRC_REFRESH, false)])
+    func foundCreation(source: netns_event_source, namesHolder: Bool) {
+        var aggregator = Aggregator()
+        aggregator.apply(NetnsEvent(kind: .created, timestamp: 5_000, cookie: 7, inum: 70,
+                                    task: TaskIdentity(pid: 42, comm: "sleep"), source: source.rawValue, createdAfter: 3_000))
+        let record = aggregator.namespaces[7]
+        #expect(record?.creator == nil, "never guessed")
+        #expect(record?.createdAt == 5_000)
+        #expect(record?.createdAfter == 3_000)
+        #expect(record?.createdAtIsEstimate == true)
+        #expect(record?.discoverySource == source.rawValue)
+        #expect((record?.discoveredHolder?.comm == "sleep") == namesHolder)
+        #expect(aggregator.counters.created == 1)
+        aggregator.apply(NetnsEvent(kind: .released, timestamp: 9_000, cookie: 7, inum: 70))
+        #expect(aggregator.counters.released == 1)
+        #expect(aggregator.lifetimes.count == 0, "its creation time is not known")
+    }
+
+    @Test("the creation hook's report after a walk found the namespace first: its creator and time, counted once",
+          arguments: [false, true])
+    func hookAfterWalk(releasedFirst: Bool) {
+        var aggregator = Aggregator()
+        aggregator.apply(NetnsEvent(kind: .created, timestamp: 5_000, cookie: 7, inum: 70,
+                                    task: TaskIdentity(pid: 1, comm: "netns-tracer"), source: NETNS_SRC_DISCOVERY_LIST.rawValue,
+                                    createdAfter: 1_000))
+        if releasedFirst { aggregator.apply(NetnsEvent(kind: .released, timestamp: 8_000, cookie: 7, inum: 70)) }
+        aggregator.apply(NetnsEvent(kind: .created, timestamp: 4_000, cookie: 7, inum: 70,
+                                    task: TaskIdentity(pid: 42, comm: "unshare"), source: NETNS_SRC_COPY_NET_NS.rawValue,
+                                    createdAfter: 4_000))
+        let record = aggregator.namespaces[7]
+        #expect(record?.creator?.comm == "unshare")
+        #expect(record?.createdAt == 4_000)
+        #expect(record?.createdAtIsEstimate == false)
+        #expect(record?.createdAfter == nil)
+        #expect(record?.discoverySource == nil)
+        #expect(aggregator.counters.created == 1)
+        if !releasedFirst { aggregator.apply(NetnsEvent(kind: .released, timestamp: 8_000, cookie: 7, inum: 70)) }
+        #expect(aggregator.lifetimes.count == 1)
+        // A later sighting changes nothing.
+        aggregator.apply(NetnsEvent(kind: .created, timestamp: 9_000, cookie: 7, inum: 70, source: NETNS_SRC_EXIT.rawValue))
+        #expect(aggregator.namespaces[7]?.creator?.comm == "unshare")
+        #expect(aggregator.counters.created == 1)
+    }
 }
 
 @Suite("Bounded memory")

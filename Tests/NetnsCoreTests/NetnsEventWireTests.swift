@@ -4,11 +4,12 @@ import Testing
 
 @Suite("Event wire format")
 struct NetnsEventWireTests {
-    @Test("the record layout has no padding surprises: 80 bytes, as the BPF side writes it")
+    @Test("the record layout has no padding surprises: 88 bytes, as the BPF side writes it")
     func layout() {
-        #expect(NetnsEvent.wireSize == 80)
+        #expect(NetnsEvent.wireSize == 88)
         #expect(MemoryLayout<netns_event>.offset(of: \.comm) == 64)
-        #expect(NETNS_EVENT_VERSION == 2)
+        #expect(MemoryLayout<netns_event>.offset(of: \.created_after_ns) == 80)
+        #expect(NETNS_EVENT_VERSION == 3)
     }
 
     @Test("an event survives encoding and decoding", arguments: NetnsEvent.Kind.allCases)
@@ -17,7 +18,7 @@ struct NetnsEventWireTests {
             kind: kind, timestamp: 123_456_789, cookie: 0xDEAD_BEEF_0001, inum: 4_026_532_001,
             refs: RefCounts(active: 3, passive: 7),
             task: TaskIdentity(pid: 42, tid: 43, comm: "containerd-shim", cgroupID: 9876, uid: 1000, ppid: 41),
-            result: -28, source: 4)
+            result: -28, source: 4, createdAfter: 123_000_000)
         let decoded = try original.wire.withUnsafeBytes { try NetnsEvent(wire: $0) }
         #expect(decoded == original)
     }

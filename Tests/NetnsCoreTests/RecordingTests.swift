@@ -47,7 +47,28 @@ struct RecordingTests {
     func futureVersion() {
         var bytes = Self.file
         bytes[8] = 9
-        #expect(throws: Recording.FormatError(offset: 8, problem: "format version 9 is not supported (this netns-tracer reads version 1)")) {
+        #expect(throws: Recording.FormatError(offset: 8, problem: "format version 9 is not supported (this netns-tracer reads versions 1 and 2)")) {
+            try Recording.decode(bytes)
+        }
+    }
+
+    @Test("a version 1 file (80-byte events, before created_after_ns) is still read, the new field zero")
+    func version1() throws {
+        var bytes = Recording.header(realtimeOffset: -123)
+        bytes[8] = 1
+        bytes[12] = 80
+        for entry in Self.entries {
+            var encoded = Recording.encode(entry)
+            if case .event = entry {
+                encoded = Array(encoded.prefix(8 + 80))
+                encoded[4] = 80
+            }
+            bytes += encoded
+        }
+        let (_, decoded) = try Recording.decode(bytes)
+        #expect(decoded == Self.entries)
+        bytes[12] = 88
+        #expect(throws: Recording.FormatError(offset: 12, problem: "event records are 88 bytes, version 1 has 80")) {
             try Recording.decode(bytes)
         }
     }

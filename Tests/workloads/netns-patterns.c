@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The ways real software makes network namespaces, for the exactness tests: each mode makes a
+ * known number of namespaces, the way a runtime, a CNI plugin, a sandbox or a test harness
+ * does, and most of them leave no trace in any fork, exec or exit.
+ *
+ *   loop N              one process calls unshare(CLONE_NEWNET) N times (each call drops the
+ *                       namespace the previous one made), then exits
+ *   threads T N         T threads at once, each calling unshare(CLONE_NEWNET) N times
+ *   clone N             N children made by clone(CLONE_NEWNET), each exiting at once
+ *   pin DIR N           N namespaces made the CNI way: a thread unshares, bind-mounts
+ *                       /proc/self/task/TID/ns/net at DIR/pin-I and setns()es back; they stay
+ *                       pinned after this process exits
+ *   unpin DIR N         unmounts and removes those of DIR/pin-0 .. DIR/pin-(N-1) still there
+ *   visit DIR N R       enters each pinned namespace with setns() and leaves it again, R
+ *                       rounds (no namespace is made)
+ *   enter-unpin DIR N   enters each pinned namespace from its own thread, unpins it while the
+ *                       thread is inside, then leaves: the leaving setns() drops the last
+ *                       reference (released with no exit anywhere)
+ *   mix N               all of the above at once in one process: loop, threads, clone and
+ *                       pin/enter/unpin, N namespaces per kind (N*6 made in all)
+ *
+ * Prints "made K" (namespaces made) on success; any failure is one line on stderr and exit
+ * status 1. Statically linkable (the kernel matrix runs it in a busybox guest).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	fprintf(stderr, "netns-patterns: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static long number(const char *text)
+{
+	char *end;
+	long value = strtol(text, &end, 10);
+	if (*text == '\0' || *end != '\0' || value < 0) {
+		fprintf(stderr, "netns-patterns: not a count: %s\n", text);
+		exit(2);
+	}
+	return value;
+}
+
+static void unshare_net(void)
+{
+	if (unshare(CLONE_NEWNET) != 0)
+		die("unshare(CLONE_NEWNET)");
+}
+
+/* The calling thread's namespace, as a descriptor (to come back to it). */
+static int own_netns(void)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(path);
+	return fd;
+}
+
+static void enter(int fd)
+{
+	if (setns(fd, CLONE_NEWNET) != 0)
+		die("setns");
+}
+
+/* ---- loop, threads ---------------------------------------------------------------------- */
+
+static void *unshare_loop(void *count)
+{
+	for (long i = 0; i < (long)count; i++)
+		unshare_net();
+	return NULL;
+}
+
+static void run_threads(long threads, long each)
+{
+	pthread_t ids[threads];
+	for (long t = 0; t < threads; t++)
+		if ((errno = pthread_create(&ids[t], NULL, unshare_loop, (void *)each)) != 0)
+			die("pthread_create");
+	for (long t = 0; t < threads; t++)
+		pthread_join(ids[t], NULL);
+}
+
+/* ---- clone ------------------------------------------------------------------------------ */
+
+static int child_exits(void *unused)
+{
+	(void)unused;
+	return 0;
+}
+
+static void *clone_children(void *count)
+{
+	static __thread char stack[64 * 1024] __attribute__((aligned(16)));
+	for (long i = 0; i < (long)count; i++) {
+		pid_t pid = clone(child_exits, stack + sizeof(stack), CLONE_NEWNET | SIGCHLD, NULL);
+		if (pid < 0)
+			die("clone(CLONE_NEWNET)");
+		int status;
+		if (waitpid(pid, &status, __WALL) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			die("waitpid");
+	}
+	return NULL;
+}
+
+/* ---- pins ------------------------------------------------------------------------------- */
+
+struct pin_job {
+	const char *dir;
+	long index;
+};
+
+static void pin_path(char *path, size_t size, const char *dir, long index)
+{
+	snprintf(path, size, "%s/pin-%ld", dir, index);
+}
+
+/* The CNI way, in a thread of a long-lived process: unshare, bind-mount, setns back. */
+static void *pin_one(void *argument)
+{
+	struct pin_job *job = argument;
+	char target[4096], source[64];
+	int home = own_netns();
+	pin_path(target, sizeof(target), job->dir, job->index);
+	int file = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (file < 0)
+		die(target);
+	close(file);
+	unshare_net();
+	snprintf(source, sizeof(source), "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
+	if (mount(source, target, NULL, MS_BIND, NULL) != 0)
+		die("mount --bind");
+	enter(home);
+	close(home);
+	return NULL;
+}
+
+static void pin_all(const char *dir, long count)
+{
+	for (long i = 0; i < count; i++) {
+		struct pin_job job = { .dir = dir, .index = i };
+		pthread_t id;
+		if ((errno = pthread_create(&id, NULL, pin_one, &job)) != 0)
+			die("pthread_create");
+		pthread_join(id, NULL);
+	}
+}
+
+static void unpin(const char *dir, long index)
+{
+	char target[4096];
+	pin_path(target, sizeof(target), dir, index);
+	if (umount2(target, MNT_DETACH) != 0)
+		die("umount");
+	if (unlink(target) != 0)
+		die("unlink");
+}
+
+static int open_pin(const char *dir, long index)
+{
+	char target[4096];
+	pin_path(target, sizeof(target), dir, index);
+	int fd = open(target, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(target);
+	return fd;
+}
+
+static void visit_all(const char *dir, long count, long rounds)
+{
+	int home = own_netns();
+	for (long r = 0; r < rounds; r++) {
+		for (long i = 0; i < count; i++) {
+			int pinned = open_pin(dir, i);
+			enter(pinned);
+			close(pinned);
+			enter(home);
+		}
+	}
+	close(home);
+}
+
+/* Enters a pinned namespace, removes the pin while inside, and leaves (the last reference). */
+static void *enter_unpin_one(void *argument)
+{
+	struct pin_job *job = argument;
+	int home = own_netns();
+	int pinned = open_pin(job->dir, job->index);
+	enter(pinned);
+	close(pinned);
+	unpin(job->dir, job->index);
+	enter(home);
+	close(home);
+	return NULL;
+}
+
+static void enter_unpin_all(const char *dir, long count)
+{
+	for (long i = 0; i < count; i++) {
+		struct pin_job job = { .dir = dir, .index = i };
+		pthread_t id;
+		if ((errno = pthread_create(&id, NULL, enter_unpin_one, &job)) != 0)
+			die("pthread_create");
+		pthread_join(id, NULL);
+	}
+}
+
+/* ---- mix -------------------------------------------------------------------------------- */
+
+struct pins_job {
+	char dir[4096];
+	long count;
+};
+
+static void *pins_cycle(void *argument)
+{
+	struct pins_job *job = argument;
+	pin_all(job->dir, job->count);            /* N made, pinned */
+	visit_all(job->dir, job->count, 2);
+	enter_unpin_all(job->dir, job->count / 2); /* half released from inside */
+	for (long i = job->count / 2; i < job->count; i++)
+		unpin(job->dir, i);                  /* the rest by their unmount */
+	return NULL;
+}
+
+static long run_mix(long n)
+{
+	struct pins_job pins;
+	snprintf(pins.dir, sizeof(pins.dir), "/tmp/netns-patterns-%ld", (long)getpid());
+	if (mkdir(pins.dir, 0700) != 0)
+		die(pins.dir);
+	pins.count = n;
+	pthread_t loop, clones, pinning, threads[3];
+	long per_thread = n;
+	if ((errno = pthread_create(&loop, NULL, unshare_loop, (void *)n)) != 0 ||
+	    (errno = pthread_create(&clones, NULL, clone_children, (void *)n)) != 0 ||
+	    (errno = pthread_create(&pinning, NULL, pins_cycle, &pins)) != 0)
+		die("pthread_create");
+	for (int t = 0; t < 3; t++)
+		if ((errno = pthread_create(&threads[t], NULL, unshare_loop, (void *)per_thread)) != 0)
+			die("pthread_create");
+	pthread_join(loop, NULL);
+	pthread_join(clones, NULL);
+	pthread_join(pinning, NULL);
+	for (int t = 0; t < 3; t++)
+		pthread_join(threads[t], NULL);
+	rmdir(pins.dir);
+	return n * 6;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: netns-patterns loop N | threads T N | clone N | pin DIR N | unpin DIR N |\n"
+			"                      visit DIR N ROUNDS | enter-unpin DIR N | mix N\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3)
+		usage();
+	const char *mode = argv[1];
+	long made = 0;
+	if (strcmp(mode, "loop") == 0 && argc == 3) {
+		made = number(argv[2]);
+		unshare_loop((void *)made);
+	} else if (strcmp(mode, "threads") == 0 && argc == 4) {
+		long threads = number(argv[2]), each = number(argv[3]);
+		if (threads < 1 || threads > 256)
+			usage();
+		run_threads(threads, each);
+		made = threads * each;
+	} else if (strcmp(mode, "clone") == 0 && argc == 3) {
+		made = number(argv[2]);
+		clone_children((void *)made);
+	} else if (strcmp(mode, "pin") == 0 && argc == 4) {
+		made = number(argv[3]);
+		pin_all(argv[2], made);
+	} else if (strcmp(mode, "unpin") == 0 && argc == 4) {
+		for (long i = 0; i < number(argv[3]); i++) {
+			char target[4096];
+			pin_path(target, sizeof(target), argv[2], i);
+			if (access(target, F_OK) == 0)
+				unpin(argv[2], i);
+		}
+	} else if (strcmp(mode, "visit") == 0 && argc == 5) {
+		visit_all(argv[2], number(argv[3]), number(argv[4]));
+	} else if (strcmp(mode, "enter-unpin") == 0 && argc == 4) {
+		enter_unpin_all(argv[2], number(argv[3]));
+	} else if (strcmp(mode, "mix") == 0 && argc == 3) {
+		made = run_mix(number(argv[2]));
+	} else {
+		usage();
+	}
+	printf("made %ld\n", made);
+	return 0;
+}
