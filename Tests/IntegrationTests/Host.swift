@@ -3,24 +3,41 @@ import Testing
 
 /// Real commands on the host: `unshare`, `ip netns`, `nsenter`.
 enum Host {
-    /// Runs a command to completion and returns its exit status and output.
+    /// Runs a command to completion and returns its exit status and output. A command still
+    /// running after `timeout` is killed, and the test fails saying so.
     @discardableResult
-    static func run(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, output: String) {
+    static func run(_ arguments: [String], timeout: Duration = .seconds(120),
+                    sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, output: String) {
+        // Output goes to a file, not a pipe: a pipe would block a chatty command once full,
+        // and reading it to the end would wait past any deadline.
+        let output = FileManager.default.temporaryDirectory.appending(path: "netns-host-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        defer { try? handle.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
+        let timedOut = process.isRunning
+        if timedOut { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        if timedOut {
+            Issue.record("\(arguments.joined(separator: " ")) did not finish within \(timeout): killed", sourceLocation: sourceLocation)
+            throw TimedOut()
+        }
+        return (process.terminationStatus, text)
     }
 
     /// Runs a command that must succeed.
-    static func must(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let (status, output) = try run(arguments, sourceLocation: sourceLocation)
+    static func must(_ arguments: [String], timeout: Duration = .seconds(120),
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let (status, output) = try run(arguments, timeout: timeout, sourceLocation: sourceLocation)
         try #require(status == 0, "\(arguments.joined(separator: " ")) failed (\(status)): \(output)", sourceLocation: sourceLocation)
     }
 
@@ -52,6 +69,19 @@ enum Host {
     /// A name unlikely to collide with anything on the host.
     static func uniqueName(_ prefix: String) -> String {
         "\(prefix)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+    }
+
+    /// Waits for a background process to exit; one still running after `timeout` is killed,
+    /// and the test fails saying so.
+    static func wait(for process: Process, timeout: Duration = .seconds(120),
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
+        guard process.isRunning else { return process.waitUntilExit() }
+        stop(process)
+        Issue.record("\((process.arguments ?? []).joined(separator: " ")) did not exit within \(timeout): killed",
+                     sourceLocation: sourceLocation)
+        throw TimedOut()
     }
 
     /// Kills and reaps a background process (SIGKILL: the test runner may pass on an

@@ -28,7 +28,7 @@ extension RealKernel {
             defer { Host.stop(receiver) }
             try await eventually("the receiver listens") { FileManager.default.fileExists(atPath: socketPath) }
             let sender = try Host.start(["unshare", "--net", "python3", "-c", Self.sender, socketPath])
-            sender.waitUntilExit()
+            try Host.wait(for: sender)
             #expect(sender.terminationStatus == 0)
             try await eventually("the receiver holds the passed socket") {
                 FileManager.default.fileExists(atPath: socketPath + ".got")

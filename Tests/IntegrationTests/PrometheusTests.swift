@@ -183,7 +183,7 @@ struct PrometheusTests {
         #expect(entries == ["netns-tracer.prom"], "only the target: the temporary file was renamed over it")
 
         kill(agent.processIdentifier, SIGTERM)
-        agent.waitUntilExit()
+        try Host.wait(for: agent, timeout: .seconds(30))
         #expect(agent.terminationStatus == 0)
         #expect(!FileManager.default.fileExists(atPath: file), "a stopped agent leaves no metrics that look current")
     }
@@ -239,7 +239,7 @@ struct PrometheusTests {
         #expect(try prometheus.value("netns_alive") ?? 0 >= 1)
         #expect(try prometheus.value("netns_tracer_http_refused_total{reason=\"tls_handshake\"}") ?? 0 >= 1)
         agent.terminate()
-        agent.waitUntilExit()
+        try Host.wait(for: agent, timeout: .seconds(30))
         #expect(agent.terminationStatus == 0)
     }
 

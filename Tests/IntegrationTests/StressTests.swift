@@ -20,7 +20,7 @@ struct StressTests {
         try #require(FileManager.default.isExecutableFile(atPath: workload), "\(workload)")
         let started = try (0..<processes).map { _ in try Host.start([workload, "unshare", String(each)]) }
         for process in started {
-            process.waitUntilExit()
+            try Host.wait(for: process, timeout: .seconds(300))
             try #require(process.terminationStatus == 0, "a churn process failed")
         }
     }
@@ -84,7 +84,7 @@ struct StressTests {
 
         let second = try await RunningAgent()
         for process in churn {
-            process.waitUntilExit()
+            try Host.wait(for: process, timeout: .seconds(300))
             #expect(process.terminationStatus == 0)
         }
         try await eventually("the churn has ended in the second agent's eyes", timeout: .seconds(60)) {

@@ -1,0 +1,213 @@
+import Foundation
+import NetnsAgent
+import Testing
+
+extension RealKernel {
+/// Every way real software makes and drops namespaces, counted exactly in both configurations
+/// of the tracepoint set: by default (no syscall hooks: most of these leave no trace in any
+/// fork, exec or exit) and with `--syscall-hooks`. Each test checks the exact change of every
+/// counter and gauge.
+@Suite("Exact for every creation pattern")
+struct ExactnessTests {
+    /// Tests/workloads/netns-patterns.c, built once (named so, its tasks' comm is "netns-patterns").
+    static let patterns: String = {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "netns-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let binary = directory.appending(path: "netns-patterns").path
+        let source = repositoryRoot.appending(path: "Tests/workloads/netns-patterns.c").path
+        let built = try? Host.run(["cc", "-O2", "-pthread", "-o", binary, source])
+        return built?.status == 0 ? binary : "/nonexistent: cc \(source) failed: \(built?.output ?? "")"
+    }()
+
+    /// Runs one netns-patterns mode to completion and returns how many namespaces it made.
+    @discardableResult
+    static func run(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+        try #require(FileManager.default.isExecutableFile(atPath: patterns), "\(patterns)", sourceLocation: sourceLocation)
+        let (status, output) = try Host.run([patterns] + arguments, timeout: .seconds(180), sourceLocation: sourceLocation)
+        try #require(status == 0, "netns-patterns \(arguments.joined(separator: " ")): \(output)", sourceLocation: sourceLocation)
+        let made = output.split(separator: "\n").compactMap { $0.hasPrefix("made ") ? Int($0.dropFirst(5)) : nil }.last
+        return try #require(made, "netns-patterns printed no count: \(output)", sourceLocation: sourceLocation)
+    }
+
+    /// The counters and gauges every test checks, as read from `/metrics`.
+    struct Counts: Equatable, CustomStringConvertible {
+        var created = 0, released = 0, freed = 0, alive = 0, dying = 0, discovered = 0
+        var setupFailures = 0, lost = 0, unreported = 0, reconciled = 0, bpfErrors = 0
+
+        init(_ agent: RunningAgent) throws {
+            let metrics = try agent.metrics()
+            func value(_ name: String) -> Int { Int(metrics[name] ?? -1) }
+            created = value("netns_created_total")
+            released = value("netns_released_total")
+            freed = value("netns_freed_total")
+            alive = value("netns_alive")
+            dying = value("netns_dying")
+            discovered = value("netns_discovered_total")
+            setupFailures = value("netns_setup_failures_total")
+            lost = value("netns_tracer_events_lost_total")
+            unreported = value("netns_tracer_unreported_total")
+            reconciled = value("netns_tracer_reconciled_total")
+            bpfErrors = metrics.filter { $0.key.hasPrefix("netns_tracer_bpf_errors_total{") }.values.reduce(0) { $0 + Int($1) }
+        }
+
+        init() {}
+
+        static func - (after: Counts, before: Counts) -> Counts {
+            var delta = Counts()
+            delta.created = after.created - before.created
+            delta.released = after.released - before.released
+            delta.freed = after.freed - before.freed
+            delta.alive = after.alive - before.alive
+            delta.dying = after.dying - before.dying
+            delta.discovered = after.discovered - before.discovered
+            delta.setupFailures = after.setupFailures - before.setupFailures
+            delta.lost = after.lost - before.lost
+            delta.unreported = after.unreported - before.unreported
+            delta.reconciled = after.reconciled - before.reconciled
+            delta.bpfErrors = after.bpfErrors - before.bpfErrors
+            return delta
+        }
+
+        /// The change a workload that made `made` namespaces and left `left` of them alive
+        /// must cause, and nothing else.
+        static func expected(made: Int, left: Int = 0) -> Counts {
+            var delta = Counts()
+            delta.created = made
+            delta.released = made - left
+            delta.freed = made - left
+            delta.alive = left
+            return delta
+        }
+
+        var description: String {
+            "created \(created), released \(released), freed \(freed), alive \(alive), dying \(dying), "
+                + "discovered \(discovered), setup failures \(setupFailures), lost \(lost), unreported \(unreported), "
+                + "reconciled \(reconciled), BPF errors \(bpfErrors)"
+        }
+    }
+
+    /// Waits until the agent's counts moved from `before` by exactly `expected` (they may pass
+    /// through other values on the way), and fails naming every difference if they do not.
+    static func settle(_ agent: RunningAgent, from before: Counts, to expected: Counts, timeout: Duration = .seconds(60),
+                       sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        var delta = Counts()
+        let settled: Void? = try? await eventually("the counts settle", timeout: timeout, sourceLocation: sourceLocation) {
+            delta = try Counts(agent) - before
+            return delta == expected
+        }
+        if settled == nil {
+            Issue.record("expected \(expected)\n     got \(delta)", sourceLocation: sourceLocation)
+            throw TimedOut()
+        }
+    }
+
+    /// A directory for pins, removed (with whatever is still mounted in it) at the end.
+    static func withPinDirectory(_ body: (String) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "netns-pins-\(getpid())-\(UInt16.random(in: 0...UInt16.max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer {
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                umount2("\(directory)/\(entry)", Int32(MNT_DETACH))
+            }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try await body(directory)
+    }
+
+    @Test("one process calls unshare(CLONE_NEWNET) 500 times, each call dropping the namespace the last one made",
+          arguments: [false, true])
+    func unshareLoop(syscallHooks: Bool) async throws {
+        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+        let before = try Counts(agent)
+        let made = try Self.run(["loop", "500"])
+        #expect(made == 500)
+        try await Self.settle(agent, from: before, to: .expected(made: made))
+        await agent.stop()
+    }
+
+    @Test("unshare loops in 4 threads at once, 100 each", arguments: [false, true])
+    func unshareThreads(syscallHooks: Bool) async throws {
+        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+        let before = try Counts(agent)
+        let made = try Self.run(["threads", "4", "100"])
+        #expect(made == 400)
+        try await Self.settle(agent, from: before, to: .expected(made: made))
+        await agent.stop()
+    }
+
+    @Test("200 children made by clone(CLONE_NEWNET), each exiting at once", arguments: [false, true])
+    func cloneChildren(syscallHooks: Bool) async throws {
+        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+        let before = try Counts(agent)
+        let made = try Self.run(["clone", "200"])
+        try await Self.settle(agent, from: before, to: .expected(made: made))
+        // Each child was seen being made: its creator is the process that cloned it.
+        let listed = try agent.namespaces().filter { $0.state == "freed" && $0.creator?.comm == "netns-patterns" }
+        #expect(listed.count >= min(made, 100), "the freed history names their creator")
+        await agent.stop()
+    }
+
+    @Test("CNI-style: a thread unshares, bind-mounts its namespace and setns()es back; entered and left again; unpinned from inside and out",
+          arguments: [false, true])
+    func cniPins(syscallHooks: Bool) async throws {
+        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+        try await Self.withPinDirectory { directory in
+            let before = try Counts(agent)
+            let made = try Self.run(["pin", directory, "20"])
+            try await Self.settle(agent, from: before, to: .expected(made: made, left: made))
+
+            // Every pin is listed alive under its inum, with what is known of its creation.
+            let inums = try (0..<made).map { try #require(Host.inode("\(directory)/pin-\($0)")) }
+            let listed = try agent.namespaces().filter { $0.state == "alive" && inums.contains($0.inum) }
+            #expect(Set(listed.map(\.inum)) == Set(inums))
+            for namespace in listed {
+                if syscallHooks {
+                    // unshare's exit hook saw each creation: creator and exact time.
+                    #expect(namespace.creator?.comm == "netns-patterns", "\(namespace.inum)")
+                    #expect(namespace.createdAtEstimated == false)
+                    #expect(namespace.discoveredBy == nil)
+                } else {
+                    // Found on the kernel's list: no creator guessed, a bounded creation time.
+                    #expect(namespace.creator == nil, "\(namespace.inum)")
+                    #expect(namespace.createdAtEstimated == true)
+                    #expect(namespace.discoveredBy == "kernel-list")
+                    let after = try #require(namespace.createdAfter), at = try #require(namespace.createdAt)
+                    #expect(after <= at, "created after \(after), found at \(at)")
+                }
+            }
+
+            // Entering and leaving them makes nothing and drops nothing.
+            let visited = try Counts(agent)
+            try Self.run(["visit", directory, "20", "3"])
+            try await Task.sleep(for: .seconds(2))
+            #expect(try Counts(agent) - visited == Counts())
+
+            // Half are unpinned while a thread is inside, and released when it leaves (a setns,
+            // no exit anywhere); the other half by their unmount.
+            let pinned = try Counts(agent)
+            try Self.run(["enter-unpin", directory, "10"])
+            try Self.run(["unpin", directory, "20"])
+            var released = Counts.expected(made: 0)
+            released.released = made
+            released.freed = made
+            released.alive = -made
+            try await Self.settle(agent, from: pinned, to: released)
+        }
+        await agent.stop()
+    }
+
+    @Test("a mix under churn: unshare loops, threads, clones and pins in one process, beside fork+unshare+exit churn",
+          arguments: [false, true])
+    func mixUnderChurn(syscallHooks: Bool) async throws {
+        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+        let before = try Counts(agent)
+        let churn = try Host.start([StressTests.workload, "unshare", "2000"])
+        let made = try Self.run(["mix", "200"])
+        try Host.wait(for: churn, timeout: .seconds(180))
+        #expect(churn.terminationStatus == 0)
+        #expect(made == 1200)
+        try await Self.settle(agent, from: before, to: .expected(made: made + 2000), timeout: .seconds(90))
+        await agent.stop()
+    }
+}
+}
