@@ -2,17 +2,18 @@
 /*
  * Tracepoint-only probe set, for kernels that refuse function probes.
  *
- * Every hook fires only on namespace work or on rare events, never on a hot path:
- *  - creation by clone/fork: the child's nsproxy->net_ns when it differs from the parent's;
- *  - creation by unshare: a task's namespace not followed yet, seen at its next fork, exec or
- *    exit (unshare(1), `ip netns add`, runtimes all do one of these at once), or failing that
- *    by the periodic holder scan and namespace-list walk;
+ * No tracepoint fires when a namespace is made, so creations are found as well as seen:
+ *  - creation by clone/fork: the child's nsproxy->net_ns when it differs from the parent's
+ *    (seen, with its creator);
+ *  - every other creation is found: by the walks of the namespace list at each refresh (the
+ *    alive ones) and at each cleanup batch start (those released since the last walk, which
+ *    are still on the list), or sooner as the namespace of a task at its fork, exec or exit.
+ *    A found namespace's creator is not known (the task may have entered it by setns);
+ *    the walks bound its creation time (`created_after_ns`);
  *  - release and free: the cleanup_net batch hooks and refresh in netns_common.bpf.h;
- *  - unshare/clone/clone3 exits (unless `--no-syscall-hooks`): exact unshare times, the
- *    creators of namespaces entered and left again by setns (ip netns add, CNI plugins),
+ *  - unshare/clone/clone3 exits (with `--syscall-hooks`): each unshare's creator and time,
  *    and failed creations. Any syscall tracepoint puts every syscall of every task on the
- *    tracing path, a measurable tax on syscall-heavy work: hosts that cannot afford it turn
- *    them off and find such namespaces by the periodic scans, creator unknown.
+ *    tracing path, a measurable tax on syscall-heavy work, so they are off by default.
  */
 #include "netns_common.bpf.h"
 

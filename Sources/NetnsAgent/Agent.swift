@@ -127,7 +127,7 @@ public final class Agent: Service {
         }
         logger.info("probes attached", metadata: ["mode": "\(probes.kind)"])
         if probes.kind == .tracepoint, !limits.syscallHooks {
-            logger.notice("tracepoint set without syscall hooks: failed creations are not counted, and namespaces entered and left by setns (ip netns add, CNI) show no creator; --syscall-hooks adds both, for a few percent of syscall-heavy work")
+            logger.notice("tracepoint set without syscall hooks: every namespace is counted, but failed creations are not, and namespaces made by unshare show no creator (found by walks of the kernel's namespace list, their creation time bounded); --syscall-hooks adds both, for a few percent of syscall-heavy work")
         }
         state.update { $0.probeSet = probes.kind }
 

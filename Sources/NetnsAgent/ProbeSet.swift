@@ -13,8 +13,8 @@ public struct ProbeLimits: Sendable, Hashable {
     public var trackedNamespaces: UInt32
     /// The agent's own namespace: the discovery iterators do not list its holders.
     public var hostCookie: UInt64 = 0
-    /// Whether the tracepoint set also hooks unshare/clone/clone3 exits (failed creations and
-    /// the creators of namespaces entered and left, at the cost of tracing every syscall on
+    /// Whether the tracepoint set also hooks unshare/clone/clone3 exits (failed creations, and
+    /// who made each namespace by unshare and when, at the cost of tracing every syscall on
     /// the host: off unless asked for).
     public var syscallHooks = false
 

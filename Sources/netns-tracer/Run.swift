@@ -23,7 +23,7 @@ struct ProbeOptions: ParsableArguments {
     @Option(help: "Namespaces the kernel side can follow at once (alive and dying).")
     var maxNamespaces: UInt32 = 16384
 
-    @Flag(inversion: .prefixedNo, help: "Tracepoint set only: also hook unshare/clone/clone3 exits, to count failed creations and to know the creators of namespaces that are entered and left (ip netns add, CNI). Off by default: every syscall on the host then takes the kernel's tracing path, a few percent on syscall-heavy work. Without, those namespaces are still counted (found by the scans), creator unknown.")
+    @Flag(inversion: .prefixedNo, help: "Tracepoint set only: also hook unshare/clone/clone3 exits, to count failed creations and to know who made each namespace by unshare, and when. Off by default: every syscall on the host then takes the kernel's tracing path, a few percent on syscall-heavy work. Without, every namespace is still counted (found by walks of the kernel's namespace list), its creator unknown and its creation time bounded.")
     var syscallHooks = false
 
     @Option(help: ArgumentHelp("The host's cgroup v2 hierarchy, to name creators' cgroups and containers (default: where cgroup2 is mounted; in a container, a bind mount of the host's /sys/fs/cgroup).", valueName: "path"))
