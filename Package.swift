@@ -70,7 +70,7 @@ let package = Package(
         ),
 
         .testTarget(name: "NetnsCoreTests", dependencies: ["NetnsCore", "CNetnsEvent"]),
-        .testTarget(name: "NetnsAgentTests", dependencies: ["NetnsAgent", "NetnsCore"]),
+        .testTarget(name: "NetnsAgentTests", dependencies: ["NetnsAgent", "NetnsCore", "CNetnsEvent"]),
         // Root only: the real agent on the real kernel, with real namespaces.
         .testTarget(name: "IntegrationTests", dependencies: ["NetnsAgent", "NetnsCore", "CLibBPF"]),
     ]

@@ -27,7 +27,7 @@ public enum MetricsExposition {
         for kind in LeakKind.allCases {
             text.sample("netns_leaked", labels: [("kind", kind.rawValue)], leaks.count { $0.leak.kind == kind })
         }
-        text.gauge("netns_untracked", "Alive network namespaces found only on the kernel's namespace list: no task, file or mount holds them.",
+        text.gauge("netns_untracked", "Alive network namespaces that no task, file or mount held at the last holder scan: pinned only inside the kernel.",
                    aggregator.namespaces.values.count { $0.isKernelOnly })
         text.info("netns_leak_info", "One series per leaking namespace (value 1), oldest leaks first, up to the configured limit.")
         for (record, leak) in leaks.prefix(leakSeriesLimit) {
@@ -89,10 +89,10 @@ public enum MetricsExposition {
 }
 
 extension NamespaceRecord {
-    /// Alive and known only from the kernel's namespace list: nothing in /proc showed it at the
-    /// last holder scan since it was found.
+    /// Alive, and held by no task, file or mount at the last holder scan since it was found:
+    /// pinned only inside the kernel, whichever way it was found (the host's is not scanned).
     var isKernelOnly: Bool {
-        state != .freed && discoverySource == NETNS_SRC_DISCOVERY_LIST.rawValue && holdersScannedAt != nil && holders.isEmpty
+        state == .alive && !isHost && holdersScannedAt != nil && holders.isEmpty
     }
 }
 

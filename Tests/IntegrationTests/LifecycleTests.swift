@@ -197,6 +197,14 @@ struct LifecycleTests {
             try agent.metrics()["netns_setup_failures_total"] == 1
         }
         #expect(try agent.metrics()["netns_created_total"] == 0)
+
+        // A refusal of the call itself (no CAP_SYS_ADMIN: EPERM) is not a failed creation.
+        let refused = try Host.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all", "unshare", "--net", "true"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("Operation not permitted"), "unshare should fail with EPERM: \(refused.output)")
+        try await Task.sleep(for: .seconds(1))
+        #expect(try agent.metrics()["netns_setup_failures_total"] == 1)
+        #expect(try agent.metrics()["netns_created_total"] == 0)
         await agent.stop()
     }
 }

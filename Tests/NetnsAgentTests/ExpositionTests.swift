@@ -1,3 +1,4 @@
+import CNetnsEvent
 import NetnsCore
 import Testing
 @testable import NetnsAgent
@@ -148,6 +149,48 @@ struct NamespacesDocumentTests {
         #expect(list[1].ageSeconds == 8)
         #expect(list[2].releasedAt == "2025-11-29T00:00:04.500Z")
         #expect(list[2].creator?.pid == 0)
+    }
+
+    @Test("a namespace found after its unseen creation: no creator, how it was found, the task it was found through, a bounded time")
+    func foundCreation() throws {
+        var aggregator = Aggregator()
+        aggregator.apply([
+            NetnsEvent(kind: .created, timestamp: 3_000_000_000, cookie: 5, inum: 50, task: TaskIdentity(pid: 42, comm: "sleep"),
+                       source: NETNS_SRC_EXIT.rawValue, createdAfter: 1_000_000_000),
+            NetnsEvent(kind: .created, timestamp: 4_000_000_000, cookie: 6, inum: 60, task: TaskIdentity(pid: 7, comm: "kworker/0:1"),
+                       source: NETNS_SRC_CLEANUP_START.rawValue, createdAfter: 2_000_000_000),
+            NetnsEvent(kind: .created, timestamp: 5_000_000_000, cookie: 7, inum: 70, task: TaskIdentity(pid: 9, comm: "unshare"),
+                       source: NETNS_SRC_UNSHARE.rawValue, createdAfter: 5_000_000_000),
+        ])
+        let json = NamespacesDocument.render(AgentState.Snapshot(aggregator: aggregator), clock: ClockMapping(realtimeOffset: 0), now: 6_000_000_000)
+        let list = try NamespaceSummary.decodeList(json)
+        #expect(list.map(\.discoveredBy) == ["exit", "cleanup-batch", nil])
+        #expect(list.map(\.creator?.comm) == [nil, nil, "unshare"])
+        #expect(list.map(\.holder?.comm) == ["sleep", nil, nil], "a scan's task is not a holder")
+        #expect(list.map(\.createdAtEstimated) == [true, true, false])
+        #expect(list.map(\.createdAfter) == ["1970-01-01T00:00:01.000Z", "1970-01-01T00:00:02.000Z", nil])
+        #expect(list[0].createdAt == "1970-01-01T00:00:03.000Z")
+        let table = NamespaceTable.render(list)
+        #expect(table.contains("(unseen; found by exit sleep[42])"))
+        #expect(table.contains("unshare[9]"))
+    }
+
+    @Test("netns_untracked: alive namespaces no task, file or mount held at the last scan, however they were found")
+    func untracked() {
+        var aggregator = Aggregator()
+        aggregator.apply([
+            NetnsEvent(kind: .discovered, timestamp: 1, cookie: 1, inum: 1, source: NETNS_SRC_DISCOVERY_LIST.rawValue),
+            NetnsEvent(kind: .created, timestamp: 1, cookie: 2, inum: 2, source: NETNS_SRC_DISCOVERY_LIST.rawValue),
+            NetnsEvent(kind: .created, timestamp: 1, cookie: 3, inum: 3, source: NETNS_SRC_COPY_NET_NS.rawValue),
+            NetnsEvent(kind: .created, timestamp: 1, cookie: 4, inum: 4, source: NETNS_SRC_EXEC.rawValue),   // held by a task
+            NetnsEvent(kind: .created, timestamp: 1, cookie: 5, inum: 5, source: NETNS_SRC_CLEANUP_START.rawValue),
+            NetnsEvent(kind: .released, timestamp: 1, cookie: 5, inum: 5),                                  // dying
+            NetnsEvent(kind: .created, timestamp: 1, cookie: 8, inum: 8),                                   // the host's
+        ])
+        aggregator.apply(HolderScan(timestamp: 2, byCookie: [4: [Holder(kind: .task, pid: 1, comm: "sleep")]], hostCookie: 8))
+        aggregator.apply(NetnsEvent(kind: .created, timestamp: 3, cookie: 9, inum: 9))   // not scanned yet
+        let text = MetricsExposition.render(AgentState.Snapshot(aggregator: aggregator), now: 4)
+        #expect(sampleValue("netns_untracked", in: text) == 3)
     }
 
     @Test("a table large enough to render in parallel slices is one document, in order")

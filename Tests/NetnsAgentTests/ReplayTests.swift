@@ -69,6 +69,33 @@ struct ReplayTests {
         #expect(sampleValue("netns_freed_total", in: after) == 1)
     }
 
+    @Test("without an end entry, the newest timestamp is the replay's now")
+    func noEndEntry() throws {
+        let entries: [Recording.Entry] = [
+            .event(NetnsEvent(kind: .created, timestamp: 1 * Self.second, cookie: 40, inum: 4_026_532_940)),
+            .event(NetnsEvent(kind: .cleanupStart, timestamp: 7 * Self.second)),
+        ]
+        let replay = try ReplayResult(bytes: Recording.header(realtimeOffset: 0) + entries.flatMap(Recording.encode))
+        #expect(replay.now == 7 * Self.second)
+        #expect(try NamespaceSummary.decodeList(replay.namespaces).first?.ageSeconds == 6)
+    }
+
+    @Test("bad files: one clear sentence, exit 1", arguments: [
+        ([UInt8](), "at byte 0: the file is empty"),
+        (Array("NETNSREC".utf8) + [9, 0, 32, 0] + [UInt8](repeating: 0, count: 20), "format version 9 is not supported"),
+        (Array("NOTATRACE".utf8) + [UInt8](repeating: 0, count: 40), "bad magic"),
+    ] as [([UInt8], String)])
+    func badFiles(bytes: [UInt8], problem: String) throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "netns-replay-\(UUID().uuidString).rec").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try Self.replay([path])
+        #expect(result.status == 1)
+        #expect(result.error.contains(problem), "\(result.error)")
+        #expect(result.error.split(separator: "\n").count == 1)
+        #expect(result.output.isEmpty)
+    }
+
     @Test("a damaged recording: one clear sentence naming the offset, exit 1")
     func damaged() throws {
         let path = try Self.write([.event(NetnsEvent(kind: .created, timestamp: 1, cookie: 1, inum: 1))])
