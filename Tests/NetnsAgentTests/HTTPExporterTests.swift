@@ -113,8 +113,10 @@ struct HTTPExporterTests {
                        status: "HTTP/1.1 400"),
             BadRequest(testDescription: "path traversal", bytes: "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                        status: "HTTP/1.1 404"),
-            BadRequest(testDescription: "unknown method", bytes: "BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                       status: "HTTP/1.1 4"),
+            BadRequest(testDescription: "a method HTTP does not define", bytes: "BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       status: "HTTP/1.1 400"),
+            BadRequest(testDescription: "another method", bytes: "DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       status: "HTTP/1.1 405"),
         ]
     }
 
