@@ -3,8 +3,9 @@
  * fentry/fexit probe set, preferred where the kernel has BPF trampolines: the lifecycle
  * functions themselves, with their arguments and results.
  *  - fexit/copy_net_ns: creation (only with CLONE_NEWNET; an ERR_PTR result is a failure);
- *  - fexit/setup_net: the pernet init result. Its signature lost an argument around 6.12,
- *    so the net and the result are read with bpf_get_func_arg/ret, not by position;
+ *  - fexit/setup_net: the pernet init result. Its signature lost its user_ns argument in
+ *    6.13, and fexit finds the result after the arguments: the agent loads the program whose
+ *    arguments the kernel's BTF shows (bpf_get_func_arg/ret would need 5.17);
  *  - fentry/__put_net: the last active reference is gone;
  *  - cleanup batches, frees and refresh: netns_common.bpf.h.
  */
@@ -19,12 +20,16 @@ int BPF_PROG(copy_net_ns_exit, __u64 flags, void *user_ns, struct net *old_net, 
 }
 
 SEC("fexit/setup_net")
-int BPF_PROG(setup_net_exit)
+int BPF_PROG(setup_net_exit, struct net *net, void *user_ns, int ret)
 {
-	__u64 net = 0, ret = 0;
-	if (bpf_get_func_arg(ctx, 0, &net) || bpf_get_func_ret(ctx, &ret))
-		return 0;
-	report_setup_net((struct net *)net, (long)ret);
+	report_setup_net(net, ret);
+	return 0;
+}
+
+SEC("fexit/setup_net")
+int BPF_PROG(setup_net_exit_net_only, struct net *net, int ret)
+{
+	report_setup_net(net, ret);
 	return 0;
 }
 

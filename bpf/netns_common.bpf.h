@@ -37,6 +37,8 @@ struct {
 
 __u32 batch_size = 0;
 bool batch_listed = false;
+/* The last batch seen to end. */
+__u32 ended_batch = 0;
 
 /* Records `key` as a member of the running batch (in `dying`, and in the list for its end). */
 static __always_inline void enlist(__u64 key, __u32 batch)
@@ -95,7 +97,6 @@ static __always_inline bool is_net(struct net *net)
 {
 	struct ns_common *ns = &net->ns;
 	int type = 0;
-	__u64 cookie = 0;
 	if (bpf_core_field_exists(ns->ns_type)) {
 		bpf_core_read(&type, sizeof(type), &ns->ns_type);
 	} else {
@@ -103,8 +104,7 @@ static __always_inline bool is_net(struct net *net)
 		if (bpf_core_read(&type, sizeof(type), &ops->type) != 0)
 			return false;
 	}
-	bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie);
-	return type == CLONE_NEWNET && cookie != 0;
+	return type == CLONE_NEWNET && read_cookie(net) != 0;
 }
 
 struct release_walk {
@@ -121,48 +121,64 @@ struct release_walk {
  * walk passes it joins this batch unseen, and the kernel unlists it; followed, it is still
  * found (the refresh's count of followed namespaces on the list comes up short).
  */
+static __always_inline void release_listed(struct net *net, __u32 batch)
+{
+	__u64 key = (__u64)net;
+	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
+	__s32 active = read_active(net);
+	__u64 cookie = read_cookie(net);
+	if (!t || t->cookie != cookie) {
+		if (!is_net(net))
+			return;                   /* the list's head */
+		track_net(net, found_kind(), NETNS_SRC_CLEANUP_START, NULL);
+		t = bpf_map_lookup_elem(&tracked, &key);
+		if (!t || t->cookie != cookie)
+			return;                   /* not followed: counted */
+	}
+	if (active != 0 || t->state == TRACKED_TORN_DOWN)
+		return;
+	if (t->state == TRACKED_ALIVE) {
+		struct net_reading r = read_net(net);
+		if (r.cookie != t->cookie || r.active != 0 || !report_found(t, NETNS_SRC_CLEANUP_START) ||
+		    !mark_released(key, t, &r, NETNS_SRC_CLEANUP_START))
+			return;                   /* the next scan retries */
+	}
+	enlist(key, batch);
+}
+
 static long release_step(__u64 index, struct release_walk *walk)
 {
 	struct net *net = walk_next(&walk->list);
 	if (!net)
 		return 1;
-	__u64 key = (__u64)net;
-	__u64 cookie = 0;
-	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
-	__s32 active = read_active(net);
-	bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie);
-	if (!t || t->cookie != cookie) {
-		if (!is_net(net))
-			return 0;                 /* the list's head */
-		track_net(net, found_kind(), NETNS_SRC_CLEANUP_START, NULL);
-		t = bpf_map_lookup_elem(&tracked, &key);
-		if (!t || t->cookie != cookie)
-			return 0;                 /* not followed: counted */
-	}
-	if (active != 0 || t->state == TRACKED_TORN_DOWN)
-		return 0;
-	if (t->state == TRACKED_ALIVE) {
-		struct net_reading r = read_net(net);
-		if (r.cookie != t->cookie || r.active != 0 || !report_found(t, NETNS_SRC_CLEANUP_START) ||
-		    !mark_released(key, t, &r, NETNS_SRC_CLEANUP_START))
-			return 0;                 /* the next scan retries */
-	}
-	enlist(key, walk->batch);
+	release_listed(net, walk->batch);
 	return 0;
 }
 
-/* One member of the batch ending: freed, or torn down and held by passive references. */
-static long batch_end_step(__u64 index, __u32 *batch)
+/* Member `slot` of the batch ending: freed, or torn down and held by passive references. */
+static __always_inline long end_member(__u32 slot, __u32 batch)
 {
-	__u32 slot = index;
 	__u64 *member = bpf_map_lookup_elem(&batch_members, &slot);
 	if (!member)
 		return 1;
 	__u64 key = *member;
 	__u32 *member_batch = bpf_map_lookup_elem(&dying, &key);
-	if (member_batch && *member_batch == *batch)
+	if (member_batch && *member_batch == batch)
 		end_dying_one(key);
 	return 0;
+}
+
+static long batch_end_step(__u64 index, __u32 *batch)
+{
+	return end_member(index, *batch);
+}
+
+/* The number of the batch starting now. Batches run one at a time (netns_wq has one
+ * thread), so a plain increment is exact, and needs no atomic fetch (kernel 5.12+). */
+static __always_inline __u32 next_batch(void)
+{
+	cleanup_batch += 1;
+	return cleanup_batch;
 }
 
 SEC("raw_tp/workqueue_execute_start")
@@ -170,7 +186,7 @@ int BPF_PROG(cleanup_batch_start, struct work_struct *work)
 {
 	if (!is_cleanup_net(BPF_CORE_READ(work, func)))
 		return 0;
-	__u32 batch = __sync_add_and_fetch(&cleanup_batch, 1);
+	__u32 batch = next_batch();
 	emit(NETNS_EV_CLEANUP_START, NETNS_SRC_CLEANUP_START, NULL, 0);
 	/* The batch about to run holds exactly the namespaces whose active count now reads
 	 * zero, still on the namespace list until it unlists them. Without a __put_net hook
@@ -206,6 +222,7 @@ int BPF_PROG(cleanup_batch_end, struct work_struct *work, void *function)
 	else
 		scan_dying(SCAN_BATCH_END, batch);
 	batch_listed = false;
+	ended_batch = batch;
 	emit(NETNS_EV_CLEANUP_END, NETNS_SRC_CLEANUP_END, NULL, 0);
 	return 0;
 }
@@ -331,6 +348,184 @@ int refresh_full(void *ctx)
 }
 
 /*
+ * Not attached: run once by the agent at load to learn the identity of its own namespace
+ * (the host's), as the kernel side reads it on this kernel. SO_NETNS_COOKIE says the same
+ * from 5.14 on, but before 5.12 the identity is not a cookie the kernel hands out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} own_namespace SEC(".maps");
+
+SEC("raw_tp")
+int identify_own(void *ctx)
+{
+	__u32 zero = 0;
+	__u64 *slot = bpf_map_lookup_elem(&own_namespace, &zero);
+	struct net *own = task_net((struct task_struct *)bpf_get_current_task());
+	if (slot && own)
+		*slot = read_cookie(own);
+	return 0;
+}
+
+/* ---- Kernels without bpf_loop (before 5.17) ------------------------------------------------
+ *
+ * The programs above walk the namespace list with bpf_loop and scan maps with
+ * bpf_for_each_map_elem (5.13). Where bpf_loop is missing, the agent loads the `_bounded`
+ * programs below instead (and every other program the same):
+ *  - walks are bounded loops of global functions, each verified once rather than at every
+ *    step: WALK_CHUNKS chunks of WALK_CHUNK namespaces, so a walk sees at most
+ *    NETNS_WALK_LIMIT namespaces (past that it is incomplete, and says so: walk_finished);
+ *  - a batch end looks at the batch's listed members only (at most BATCH_LIST_MAX);
+ *  - map scans are map-element iterators (5.9) that the agent runs after each refresh: every
+ *    followed namespace is re-read, and dying ones whose batch has ended are seen out there.
+ */
+#define WALK_CHUNK 32
+#define WALK_CHUNKS 1024
+#define NETNS_WALK_LIMIT (WALK_CHUNK * WALK_CHUNKS)
+
+/* The same, for the agent to read (ProgramVariants.boundedWalkLimit must agree). It also gives
+ * the object's .rodata (the compiler's constant initialisers) a variable: kernels before 5.13
+ * refuse BTF with an empty data section, and the programs then load without it, their global
+ * functions verified inline at every call, far past the verifier's limits. */
+const volatile __u32 netns_walk_limit = NETNS_WALK_LIMIT;
+
+enum listed_visit { VISIT_RELEASE, VISIT_REFRESH };
+
+/* One namespace on the list (`net`, at any address), for a batch start or a refresh. */
+__noinline int visit_listed(__u64 net, __u32 visit, __u32 batch)
+{
+	if (visit == VISIT_RELEASE)
+		release_listed((struct net *)net, batch);
+	else
+		refresh_listed((struct net *)net);
+	return 0;
+}
+
+/* Up to WALK_CHUNK steps of a walk, from `node`: returns the node reached, `start` if the
+ * walk came back to it (complete), or 0 if the list could not be read. */
+__noinline long walk_chunk(__u64 node, __u64 start, __u32 visit, __u32 batch)
+{
+	for (int i = 0; i < WALK_CHUNK; i++) {
+		struct list_head *next = BPF_CORE_READ((struct list_head *)node, next);
+		if (!next)
+			return 0;
+		if ((__u64)next == start)
+			return start;
+		node = (__u64)next;
+		visit_listed(node - bpf_core_field_offset(struct net, list), visit, batch);
+	}
+	return node;
+}
+
+/* Walks the list from `walk`'s start, visiting each namespace on it. */
+static __always_inline void walk_bounded(struct list_walk *walk, __u32 visit, __u32 batch)
+{
+	__u64 node = (__u64)walk->node, start = (__u64)walk->start;
+	for (int i = 0; i < WALK_CHUNKS && node; i++) {
+		node = walk_chunk(node, start, visit, batch);
+		if (node == start) {
+			walk->complete = true;
+			return;
+		}
+	}
+}
+
+__noinline int end_member_bounded(__u32 slot, __u32 batch)
+{
+	return end_member(slot, batch);
+}
+
+SEC("raw_tp/workqueue_execute_start")
+int BPF_PROG(cleanup_batch_start_bounded, struct work_struct *work)
+{
+	if (!is_cleanup_net(BPF_CORE_READ(work, func)))
+		return 0;
+	__u32 batch = next_batch();
+	emit(NETNS_EV_CLEANUP_START, NETNS_SRC_CLEANUP_START, NULL, 0);
+	batch_size = 0;
+	struct net *host = task_net((struct task_struct *)bpf_get_current_task());
+	batch_listed = host != NULL;
+	if (host) {
+		struct list_walk walk = walk_from(&host->list);
+		walk_bounded(&walk, VISIT_RELEASE, batch);
+		walk_finished(&walk);
+	}
+	return 0;
+}
+
+SEC("raw_tp/workqueue_execute_end")
+int BPF_PROG(cleanup_batch_end_bounded, struct work_struct *work, void *function)
+{
+	if (!is_cleanup_net(function))
+		return 0;
+	__u32 batch = cleanup_batch;
+	if (batch_listed) {
+		for (__u32 slot = 0; slot < BATCH_LIST_MAX && slot < batch_size; slot++)
+			end_member_bounded(slot, batch);
+	}
+	batch_listed = false;
+	ended_batch = batch;
+	emit(NETNS_EV_CLEANUP_END, NETNS_SRC_CLEANUP_END, NULL, 0);
+	return 0;
+}
+
+/* `refresh` where bpf_loop is missing: re-reads and follows what the list shows. The agent
+ * then runs both map iterators below, so nothing depends on the walk being complete. */
+SEC("raw_tp")
+int refresh_bounded(void *ctx)
+{
+	struct list_walk walk = walk_from_own_namespace();
+	if (!walk.start)
+		return 0;
+	refresh_listed(walk_origin(&walk));
+	walk_bounded(&walk, VISIT_REFRESH, 0);
+	walk_finished(&walk);
+	return 0;
+}
+
+/* Every followed namespace, re-read (what scan_tracked does with bpf_for_each_map_elem). */
+SEC("iter/bpf_map_elem")
+int scan_tracked_elem(struct bpf_iter__bpf_map_elem *ctx)
+{
+	__u64 *key = ctx->key;
+	struct tracked_net *t = ctx->value;
+	if (!key || !t)
+		return 0;
+	__u64 address = *key;
+	struct net_reading r = read_net((struct net *)address);
+	scan_one(address, t, &r, SCAN_REFRESH);
+	return 0;
+}
+
+/* Every dying namespace: seen out if its batch has ended (a batch too large to list, or
+ * one whose end could not report it), reported gone if its memory is. */
+SEC("iter/bpf_map_elem")
+int scan_dying_elem(struct bpf_iter__bpf_map_elem *ctx)
+{
+	__u64 *key = ctx->key;
+	__u32 *batch = ctx->value;
+	if (!key || !batch)
+		return 0;
+	__u64 address = *key;
+	if (*batch != 0 && *batch <= ended_batch) {
+		end_dying_one(address);
+		return 0;
+	}
+	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &address);
+	if (!t) {
+		bpf_map_delete_elem(&dying, &address);
+		return 0;
+	}
+	struct net_reading r = read_net((struct net *)address);
+	if (is_gone(&r, t))
+		report_gone(address, t, NETNS_SRC_REFRESH);
+	return 0;
+}
+
+/*
  * Writes one holder record to the iterator's output, unless the namespace is the agent's
  * own (the host's, which always has holders).
  */
@@ -341,7 +536,7 @@ static __always_inline void write_holder(struct bpf_iter_meta *meta, struct net 
 	struct netns_config *config_slot = bpf_map_lookup_elem(&config, &zero);
 	struct netns_holder holder = { .kind = kind, .fd = fd };
 
-	holder.cookie = BPF_CORE_READ(net, net_cookie);
+	holder.cookie = read_cookie(net);
 	if (config_slot && holder.cookie == config_slot->host_cookie)
 		return;
 	holder.inum = BPF_CORE_READ(net, ns.inum);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * CO-RE helpers shared by every probe set: the few kernel types we read, the maps, and the
- * functions that read a namespace's identity and refcounts on any kernel from 6.1 on.
+ * functions that read a namespace's identity and refcounts on any kernel from 5.10 on.
  *
  * No vmlinux.h: each kernel type below lists only the fields we use and carries
  * preserve_access_index, so libbpf relocates every offset against the running kernel's BTF.
@@ -39,16 +39,18 @@ struct ns_common {
 	int ns_type;                                      /* 6.18+ */
 	const struct proc_ns_operations *ops;
 };
-struct ns_common___pre618 { refcount_t count; };   /* up to 6.17: active references */
+struct ns_common___pre618 { refcount_t count; };   /* 5.11 to 6.17: active references */
 
 struct list_head { struct list_head *next; };
 struct net {
 	refcount_t passive;
 	struct list_head list;                            /* on net_namespace_list while alive */
 	struct ns_common ns;
-	__u64 net_cookie;
+	__u64 net_cookie;                                 /* 5.12+: set at setup */
+	__u32 hash_mix;                                   /* random, set at setup */
 };
 struct net___pre618 { struct ns_common___pre618 ns; };
+struct net___pre511 { refcount_t count; };         /* up to 5.10: active references */
 
 struct nsproxy { struct net *net_ns; };
 typedef struct { unsigned int val; } kuid_t;
@@ -86,6 +88,12 @@ struct pt_regs {
 struct seq_file;
 struct bpf_iter_meta { struct seq_file *seq; __u64 session_id; __u64 seq_num; };
 struct bpf_iter__task { struct bpf_iter_meta *meta; struct task_struct *task; };
+struct bpf_iter__bpf_map_elem {
+	struct bpf_iter_meta *meta;
+	struct bpf_map *map;
+	void *key;
+	void *value;
+};
 struct bpf_iter__task_file {
 	struct bpf_iter_meta *meta;
 	struct task_struct *task;
@@ -164,6 +172,17 @@ __s64 tracked_entries = 0;
  */
 __u64 list_walk_epoch = 0;
 
+/*
+ * Adds `delta` to `*counter` atomically, without reading it back: the one atomic every kernel
+ * since 4.x verifies (BPF_XADD). The compiler turns __sync_fetch_and_add into a fetching
+ * atomic, which kernels before 5.12 refuse ("BPF_STX uses reserved fields").
+ */
+static __always_inline void add_atomic(__s64 *counter, __s64 delta)
+{
+	asm volatile("lock *(u64 *)(%[counter] + 0) += %[delta]"
+		     : : [counter] "r"(counter), [delta] "r"(delta) : "memory");
+}
+
 static __always_inline void count(__u32 stat)
 {
 	__u64 *slot = bpf_map_lookup_elem(&stats, &stat);
@@ -194,12 +213,46 @@ static __always_inline __s32 read_active(struct net *net)
 	if (bpf_core_field_exists(net->ns.__ns_ref)) {
 		if (bpf_core_read(&counter, sizeof(counter), &net->ns.__ns_ref.refs.counter) == 0)
 			return counter;
-	} else {
+	} else if (bpf_core_field_exists(((struct net___pre618 *)net)->ns.count)) {
 		struct net___pre618 *old = (void *)net;
 		if (bpf_core_read(&counter, sizeof(counter), &old->ns.count.refs.counter) == 0)
 			return counter;
+	} else {
+		struct net___pre511 *oldest = (void *)net;
+		if (bpf_core_read(&counter, sizeof(counter), &oldest->count.refs.counter) == 0)
+			return counter;
 	}
 	return NETNS_REFS_UNKNOWN;
+}
+
+/*
+ * A namespace's identity for this boot: its net_cookie, which the kernel sets at setup from
+ * 5.12 on. Before, the cookie was made only when something asked for it (an atomic64_t, zero
+ * until then, and changing when first asked), so there the identity is made of what setup
+ * did set: the inum, unique among namespaces alive, and the namespace's random hash seed,
+ * which tells apart two namespaces given the same inum one after the other. Never zero.
+ * Probe reads: `net` may be any pointer; zero if it cannot be read.
+ */
+static __always_inline __u64 read_cookie(struct net *net)
+{
+	__u64 cookie = 0;
+	__u32 inum = 0, mix = 0;
+	if (bpf_core_field_exists(net->net_cookie)) {
+		bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie);
+		return cookie;
+	}
+	if (bpf_core_read(&inum, sizeof(inum), &net->ns.inum) || bpf_core_read(&mix, sizeof(mix), &net->hash_mix))
+		return 0;
+	return inum ? (__u64)inum << 32 | mix : 0;
+}
+
+/* read_cookie for a pointer the verifier knows as a kernel `struct net` (plain loads). */
+static __always_inline __u64 cookie_btf(struct net *net)
+{
+	if (bpf_core_field_exists(net->net_cookie))
+		return net->net_cookie;
+	__u32 inum = net->ns.inum;
+	return inum ? (__u64)inum << 32 | net->hash_mix : 0;
 }
 
 static __always_inline struct net_reading read_net(struct net *net)
@@ -208,8 +261,10 @@ static __always_inline struct net_reading read_net(struct net *net)
 	int counter;
 	long err = 0;
 
-	err |= bpf_core_read(&r.cookie, sizeof(r.cookie), &net->net_cookie);
 	err |= bpf_core_read(&r.inum, sizeof(r.inum), &net->ns.inum);
+	r.cookie = read_cookie(net);
+	if (!r.cookie)
+		err = 1;
 	if (bpf_core_read(&counter, sizeof(counter), &net->passive.refs.counter) == 0)
 		r.passive = counter;
 	r.active = read_active(net);
@@ -227,13 +282,15 @@ static __always_inline struct net_reading read_net(struct net *net)
 static __always_inline struct net_reading read_net_btf(struct net *net)
 {
 	struct net_reading r = { .readable = true };
-	r.cookie = net->net_cookie;
+	r.cookie = cookie_btf(net);
 	r.inum = net->ns.inum;
 	r.passive = net->passive.refs.counter;
 	if (bpf_core_field_exists(net->ns.__ns_ref))
 		r.active = net->ns.__ns_ref.refs.counter;
-	else
+	else if (bpf_core_field_exists(((struct net___pre618 *)net)->ns.count))
 		r.active = ((struct net___pre618 *)net)->ns.count.refs.counter;
+	else
+		r.active = ((struct net___pre511 *)net)->count.refs.counter;
 	return r;
 }
 
@@ -326,7 +383,7 @@ static __always_inline void join_dying(__u64 key)
 static __always_inline void forget(__u64 key)
 {
 	if (bpf_map_delete_elem(&tracked, &key) == 0)
-		__sync_fetch_and_add(&tracked_entries, -1);
+		add_atomic(&tracked_entries, -1);
 	bpf_map_delete_elem(&dying, &key);
 }
 
@@ -338,9 +395,8 @@ static __always_inline void forget(__u64 key)
 static __always_inline bool is_followed(struct net *net)
 {
 	__u64 key = (__u64)net;
-	__u64 cookie = 0;
 	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
-	return known && bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie) == 0 && cookie == known->cookie;
+	return known && known->cookie == read_cookie(net);
 }
 
 /* Reports a followed namespace whose creation event was lost, as found by a scan (its
@@ -372,7 +428,7 @@ static __always_inline bool store_tracked(__u64 key, struct tracked_net *t, bool
 	if (err == -ENOENT) {
 		err = bpf_map_update_elem(&tracked, &key, t, BPF_NOEXIST);
 		if (err == 0)
-			__sync_fetch_and_add(&tracked_entries, 1);
+			add_atomic(&tracked_entries, 1);
 		else if (err == -EEXIST)
 			err = bpf_map_update_elem(&tracked, &key, t, BPF_EXIST);
 	}
@@ -474,9 +530,24 @@ static __always_inline void notice_task_net_btf(struct task_struct *task, bool c
 		return;
 	__u64 key = (__u64)net;
 	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
-	if (known && known->cookie == net->net_cookie && (known->seen || !created))
+	if (known && known->cookie == cookie_btf(net) && (known->seen || !created))
 		return;
 	track_reading(key, known, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
+}
+
+/* notice_task_net_btf for the current task, with probe reads (no bpf_get_current_task_btf
+ * before 5.11). */
+static __always_inline void notice_current_net(bool created, __u32 source)
+{
+	struct net *net = task_net((struct task_struct *)bpf_get_current_task());
+	if (!net)
+		return;
+	__u64 key = (__u64)net;
+	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
+	struct net_reading r = read_net(net);
+	if (known && known->cookie == r.cookie && (known->seen || !created))
+		return;
+	track_reading(key, known, r, created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
 }
 
 /* Reports what copy_net_ns returned for a CLONE_NEWNET request: a new net, or an error. */

@@ -17,20 +17,9 @@
  */
 #include "netns_common.bpf.h"
 
-/* Layout of the syscall exit tracepoints (see events/syscalls/<name>/format; stable ABI). */
+/* Layout of the syscall tracepoints (see events/syscalls/<name>/format; stable ABI). */
 struct syscall_exit { __u64 common; __s32 nr; __u32 pad; __s64 ret; };
-
-/*
- * The first argument of the syscall now returning, read from the task's saved user registers
- * (di on x86-64; unchanged by unshare and clone). Only exit tracepoints are used: an enter
- * hook would make every syscall on the host take the tracing path on entry too.
- */
-static __always_inline unsigned long syscall_arg0(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	return BPF_CORE_READ(regs, di);
-}
+struct syscall_enter { __u64 common; __s32 nr; __u32 pad; __u64 args[6]; };
 
 /*
  * A failed request is reported only when it got as far as namespace work: EPERM and EINVAL
@@ -42,17 +31,37 @@ static __always_inline bool is_creation_failure(long ret)
 	return ret < 0 && ret != -1 /* EPERM */ && ret != -22 /* EINVAL */;
 }
 
+/* An unshare that returned `ret` after asking for a new network namespace. */
+static __always_inline void unshare_returned(long ret, struct task_struct *task)
+{
+	if (ret < 0) {
+		if (is_creation_failure(ret))
+			emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_UNSHARE, NULL, (__s32)ret);
+		return;
+	}
+	if (task)
+		notice_task_net_btf(task, true, NETNS_SRC_UNSHARE);
+	else
+		notice_current_net(true, NETNS_SRC_UNSHARE);
+}
+
+/*
+ * Exit hooks only, from 5.15 (bpf_task_pt_regs) on: the first argument of the syscall now
+ * returning is read from the task's saved user registers (di on x86-64; unchanged by unshare
+ * and clone). An enter hook would run on every unshare and clone too.
+ */
+static __always_inline unsigned long syscall_arg0(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	return BPF_CORE_READ(regs, di);
+}
+
 SEC("tracepoint/syscalls/sys_exit_unshare")
 int unshare_exit(struct syscall_exit *ctx)
 {
-	if (!(syscall_arg0() & CLONE_NEWNET))
-		return 0;
-	if (ctx->ret < 0) {
-		if (is_creation_failure(ctx->ret))
-			emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_UNSHARE, NULL, (__s32)ctx->ret);
-		return 0;
-	}
-	notice_task_net_btf(bpf_get_current_task_btf(), true, NETNS_SRC_UNSHARE);
+	if (syscall_arg0() & CLONE_NEWNET)
+		unshare_returned(ctx->ret, bpf_get_current_task_btf());
 	return 0;
 }
 
@@ -72,6 +81,84 @@ int clone3_exit(struct syscall_exit *ctx)
 	if (!is_creation_failure(ctx->ret))
 		return 0;
 	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)syscall_arg0()) == 0 && (flags & CLONE_NEWNET))
+		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
+	return 0;
+}
+
+/*
+ * Before 5.15 (no bpf_task_pt_regs) the agent loads these instead: each enter hook notes, by
+ * thread, a call that asks for a new network namespace, and its exit hook takes the note.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} newnet_calls SEC(".maps");
+
+static __always_inline void note_newnet_call(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u8 yes = 1;
+	if (bpf_map_update_elem(&newnet_calls, &tid, &yes, BPF_ANY) != 0)
+		count(NETNS_STAT_PENDING_FULL);
+}
+
+/* Whether the current thread's call now returning asked for a new network namespace. */
+static __always_inline bool take_newnet_call(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (!bpf_map_lookup_elem(&newnet_calls, &tid))
+		return false;
+	bpf_map_delete_elem(&newnet_calls, &tid);
+	return true;
+}
+
+SEC("tracepoint/syscalls/sys_enter_unshare")
+int unshare_enter_noted(struct syscall_enter *ctx)
+{
+	if (ctx->args[0] & CLONE_NEWNET)
+		note_newnet_call();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_unshare")
+int unshare_exit_noted(struct syscall_exit *ctx)
+{
+	if (take_newnet_call())
+		unshare_returned(ctx->ret, NULL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone")
+int clone_enter_noted(struct syscall_enter *ctx)
+{
+	if (ctx->args[0] & CLONE_NEWNET)
+		note_newnet_call();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone")
+int clone_exit_noted(struct syscall_exit *ctx)
+{
+	if (take_newnet_call() && is_creation_failure(ctx->ret))
+		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int clone3_enter_noted(struct syscall_enter *ctx)
+{
+	__u64 flags = 0;
+	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]) == 0 && (flags & CLONE_NEWNET))
+		note_newnet_call();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int clone3_exit_noted(struct syscall_exit *ctx)
+{
+	if (take_newnet_call() && is_creation_failure(ctx->ret))
 		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
 	return 0;
 }

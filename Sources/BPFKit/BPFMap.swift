@@ -15,6 +15,15 @@ public struct BPFMap: Sendable {
         try libbpfCall("write '\(name)'[\(index)]", bpf_map_update_elem(fileDescriptor, &key, &value, UInt64(BPF_ANY)))
     }
 
+    /// Reads the value at `index` of an array map.
+    public func value<Value: BitwiseCopyable>(at index: UInt32, as _: Value.Type) throws(BPFError) -> Value {
+        var key = index
+        let value = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Value>.size, alignment: MemoryLayout<Value>.alignment)
+        defer { value.deallocate() }
+        try libbpfCall("read '\(name)'[\(index)]", bpf_map_lookup_elem(fileDescriptor, &key, value))
+        return value.load(as: Value.self)
+    }
+
     /// Sums the `UInt64` value at `index` of a per-CPU array over every CPU.
     public func perCPUSum(at index: UInt32) throws(BPFError) -> UInt64 {
         let cpus = Int(libbpf_num_possible_cpus())

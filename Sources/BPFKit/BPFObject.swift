@@ -51,6 +51,12 @@ public final class BPFObject {
         }
     }
 
+    /// Leaves the program called `programName` out of the load: a variant for other kernels.
+    public func skipProgram(named programName: String) throws(BPFError) {
+        let program = try program(named: programName)
+        try libbpfCall("leave out '\(programName)'", bpf_program__set_autoload(program.handle, false))
+    }
+
     /// Verifies and loads every program and creates every map in the kernel.
     public func load() throws(BPFError) {
         try libbpfCall("load BPF object '\(name)'", bpf_object__load(handle))

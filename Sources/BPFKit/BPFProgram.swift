@@ -35,6 +35,28 @@ public struct BPFProgram: @unchecked Sendable {
     public func iterate(limit: Int = 256 << 20) throws(BPFError) -> (output: [UInt8], truncated: Bool) {
         let link = try libbpfCall("attach iterator '\(name)'", bpf_program__attach_iter(handle, nil))
         defer { bpf_link__destroy(link) }
+        return try drain(iterator: link, limit: limit)
+    }
+
+    /// Runs a map-element iterator program (`iter/bpf_map_elem`) over every element of `map`
+    /// and returns what it wrote, as `iterate()` does.
+    @discardableResult
+    public func iterate(over map: BPFMap, limit: Int = 256 << 20) throws(BPFError) -> (output: [UInt8], truncated: Bool) {
+        var info = bpf_iter_link_info()
+        info.map.map_fd = UInt32(bitPattern: map.fileDescriptor)
+        let link = try withUnsafeMutablePointer(to: &info) { info throws(BPFError) in
+            var options = bpf_iter_attach_opts()
+            options.sz = MemoryLayout<bpf_iter_attach_opts>.size
+            options.link_info = info
+            options.link_info_len = UInt32(MemoryLayout<bpf_iter_link_info>.size)
+            return try libbpfCall("attach iterator '\(name)' to map '\(map.name)'",
+                                  bpf_program__attach_iter(handle, &options))
+        }
+        defer { bpf_link__destroy(link) }
+        return try drain(iterator: link, limit: limit)
+    }
+
+    private func drain(iterator link: OpaquePointer, limit: Int) throws(BPFError) -> (output: [UInt8], truncated: Bool) {
         let fd = bpf_iter_create(bpf_link__fd(link))
         try libbpfCall("create iterator '\(name)'", fd)
         defer { close(fd) }

@@ -2,6 +2,7 @@
 #define CLIBBPF_SHIM_H
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #endif

@@ -115,8 +115,7 @@ public final class Agent: Service {
             aggregator: Aggregator(limits: configuration.aggregatorLimits, leakThresholds: configuration.leakThresholds),
             recorder: recorder)
 
-        var limits = configuration.probeLimits
-        limits.hostCookie = HolderScanner.ownNamespaceCookie() ?? 0
+        let limits = configuration.probeLimits
         let probes: ProbeSet
         do {
             probes = try ProbeSet.attachFirst(of: configuration.probeMode, limits: limits) { failure in
@@ -129,10 +128,11 @@ public final class Agent: Service {
         if probes.kind == .tracepoint, !limits.syscallHooks {
             logger.notice("tracepoint set without syscall hooks: every namespace is counted, but failed creations are not, and namespaces made by unshare show no creator (found by walks of the kernel's namespace list, their creation time bounded); --syscall-hooks adds both, for a few percent of syscall-heavy work")
         }
+        for limitation in probes.variants.limitations { logger.notice("\(probes.kind) probe set: \(limitation)") }
         state.update { $0.probeSet = probes.kind }
 
         // The inventory's events wait in the ring buffer until `run()` starts reading it.
-        let scanner = HolderScanner(probes: probes, state: state, hostCookie: limits.hostCookie)
+        let scanner = HolderScanner(probes: probes, state: state)
         do {
             try scanner.scan(openingPins: true)
             try probes.refresh(full: true)

@@ -11,13 +11,11 @@ public final class HolderScanner: Sendable {
 
     private let probes: ProbeSet
     private let state: AgentState
-    private let hostCookie: UInt64
 
     /// Creates a scanner for the namespaces `probes` follow.
-    public init(probes: ProbeSet, state: AgentState, hostCookie: UInt64) {
+    public init(probes: ProbeSet, state: AgentState) {
         self.probes = probes
         self.state = state
-        self.hostCookie = hostCookie
     }
 
     /// Runs one scan and applies it. The start-up inventory opens every bind-mounted
@@ -31,7 +29,7 @@ public final class HolderScanner: Sendable {
         let kernelHolders = try probes.discover(holding: pins)
         state.apply(Self.holderScan(
             timestamp: started, kernelHolders: kernelHolders, mounts: pins.holdersByInum,
-            hostCookie: hostCookie, agentPID: UInt32(getpid())))
+            hostCookie: probes.hostCookie, agentPID: UInt32(getpid())))
     }
 
     /// Groups the kernel's holder records by namespace: one task holder per process, the
@@ -49,17 +47,5 @@ public final class HolderScanner: Sendable {
             byCookie[record.cookie, default: []].append(holder)
         }
         return HolderScan(timestamp: timestamp, byCookie: byCookie, byInum: mounts, hostCookie: hostCookie)
-    }
-
-    /// The cookie of the agent's own network namespace (SO_NETNS_COOKIE, Linux 5.14+).
-    static func ownNamespaceCookie() -> UInt64? {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var cookie: UInt64 = 0
-        var length = socklen_t(MemoryLayout<UInt64>.size)
-        let soNetnsCookie: Int32 = 71
-        guard getsockopt(fd, SOL_SOCKET, soNetnsCookie, &cookie, &length) == 0 else { return nil }
-        return cookie
     }
 }

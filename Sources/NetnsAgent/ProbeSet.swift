@@ -11,8 +11,6 @@ public struct ProbeLimits: Sendable, Hashable {
     public var ringBufferBytes: UInt32
     /// How many namespaces the kernel side can follow at once.
     public var trackedNamespaces: UInt32
-    /// The agent's own namespace: the discovery iterators do not list its holders.
-    public var hostCookie: UInt64 = 0
     /// Whether the tracepoint set also hooks unshare/clone/clone3 exits (failed creations, and
     /// who made each namespace by unshare and when, at the cost of tracing every syscall on
     /// the host: off unless asked for).
@@ -45,8 +43,13 @@ public final class ProbeSet: @unchecked Sendable {
     public let kind: ProbeSetKind
     private let object: BPFObject
     private var links: [BPFLink]
+    /// The program variants loaded for this kernel, and what they cannot report.
+    public let variants: ProgramVariants
     private let refreshProgram: BPFProgram
     private let fullRefreshProgram: BPFProgram
+    /// Without bpf_loop: map iterators over `tracked` and `dying`, run after each refresh.
+    private let mapScans: (tracked: BPFProgram, dying: BPFProgram)?
+    private let dying: BPFMap
     private let taskDiscovery: BPFProgram
     private let fileDiscovery: BPFProgram
     /// The ring buffer the programs write events to.
@@ -56,10 +59,15 @@ public final class ProbeSet: @unchecked Sendable {
     private let tracked: BPFMap
     private let trackedCapacity: Int
     private var settings = netns_config()
+    /// The identity of the agent's own namespace as the kernel side reads it (its cookie,
+    /// or on kernels before 5.12 what stands in for one).
+    public let hostCookie: UInt64
 
-    /// Loads and attaches one probe set.
-    public init(kind: ProbeSetKind, limits: ProbeLimits) throws(ProbeSetError) {
+    /// Loads and attaches one probe set, in the variant `kernel` takes.
+    public init(kind: ProbeSetKind, limits: ProbeLimits, kernel: KernelCapabilities = .running) throws(ProbeSetError) {
         self.kind = kind
+        let variants = ProgramVariants(kind: kind, syscallHooks: limits.syscallHooks, kernel: kernel)
+        self.variants = variants
         do throws(BPFError) {
             // Loading and verifying a whole set only to learn the kernel cannot attach it costs
             // a few hundred milliseconds of start-up: ask first where it is cheap to.
@@ -75,6 +83,7 @@ public final class ProbeSet: @unchecked Sendable {
             if !limits.syscallHooks {
                 try object.skipPrograms(inSectionsStartingWith: "tracepoint/syscalls/")
             }
+            for name in variants.skipped { try object.skipProgram(named: name) }
             try object.load()
             var links: [BPFLink] = []
             for program in object.programs where program.isLoaded && Self.attachesAtLoad(program) {
@@ -82,16 +91,26 @@ public final class ProbeSet: @unchecked Sendable {
             }
             self.object = object
             self.links = links
-            self.refreshProgram = try object.program(named: "refresh")
-            self.fullRefreshProgram = try object.program(named: "refresh_full")
+            if variants.boundedLoops {
+                self.refreshProgram = try object.program(named: "refresh_bounded")
+                self.fullRefreshProgram = refreshProgram
+                self.mapScans = (try object.program(named: "scan_tracked_elem"), try object.program(named: "scan_dying_elem"))
+            } else {
+                self.refreshProgram = try object.program(named: "refresh")
+                self.fullRefreshProgram = try object.program(named: "refresh_full")
+                self.mapScans = nil
+            }
             self.taskDiscovery = try object.program(named: "discover_tasks")
             self.fileDiscovery = try object.program(named: "discover_files")
             self.events = try object.map(named: "events")
             self.stats = try object.map(named: "stats")
             self.config = try object.map(named: "config")
             self.tracked = try object.map(named: "tracked")
+            self.dying = try object.map(named: "dying")
             self.trackedCapacity = Int(limits.trackedNamespaces)
-            self.settings.host_cookie = limits.hostCookie
+            try object.program(named: "identify_own").run()
+            self.hostCookie = try object.map(named: "own_namespace").value(at: 0, as: UInt64.self)
+            self.settings.host_cookie = hostCookie
             try config.update(at: 0, to: settings)
         } catch {
             throw ProbeSetError(kind: kind, underlying: error)
@@ -125,6 +144,10 @@ public final class ProbeSet: @unchecked Sendable {
     /// takes them itself after any failure, while zombies are held, or without batch hooks).
     public func refresh(full: Bool = false) throws(BPFError) {
         try (full ? fullRefreshProgram : refreshProgram).run()
+        if let mapScans {
+            try mapScans.tracked.iterate(over: tracked)
+            try mapScans.dying.iterate(over: dying)
+        }
     }
 
     /// Reports every namespace that a task uses or a file holds and that is not tracked yet

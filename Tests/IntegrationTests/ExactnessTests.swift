@@ -3,10 +3,10 @@ import NetnsAgent
 import Testing
 
 extension RealKernel {
-/// Every way real software makes and drops namespaces, counted exactly in both configurations
-/// of the tracepoint set: by default (no syscall hooks: most of these leave no trace in any
-/// fork, exec or exit) and with `--syscall-hooks`. Each test checks the exact change of every
-/// counter and gauge.
+/// Every way real software makes and drops namespaces, counted exactly by every probe set this
+/// kernel attaches, and by the tracepoint set in both configurations: by default (no syscall
+/// hooks: most of these leave no trace in any fork, exec or exit) and with `--syscall-hooks`.
+/// Each test checks the exact change of every counter and gauge.
 @Suite("Exact for every creation pattern")
 struct ExactnessTests {
     /// Tests/workloads/netns-patterns.c, built once (named so, its tasks' comm is "netns-patterns").
@@ -115,9 +115,9 @@ struct ExactnessTests {
     }
 
     @Test("one process calls unshare(CLONE_NEWNET) 500 times, each call dropping the namespace the last one made",
-          arguments: [false, true])
-    func unshareLoop(syscallHooks: Bool) async throws {
-        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+          arguments: ProbeConfiguration.everyConfiguration)
+    func unshareLoop(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         let before = try Counts(agent)
         let made = try Self.run(["loop", "500"])
         #expect(made == 500)
@@ -125,9 +125,9 @@ struct ExactnessTests {
         await agent.stop()
     }
 
-    @Test("unshare loops in 4 threads at once, 100 each", arguments: [false, true])
-    func unshareThreads(syscallHooks: Bool) async throws {
-        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+    @Test("unshare loops in 4 threads at once, 100 each", arguments: ProbeConfiguration.everyConfiguration)
+    func unshareThreads(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         let before = try Counts(agent)
         let made = try Self.run(["threads", "4", "100"])
         #expect(made == 400)
@@ -135,9 +135,9 @@ struct ExactnessTests {
         await agent.stop()
     }
 
-    @Test("200 children made by clone(CLONE_NEWNET), each exiting at once", arguments: [false, true])
-    func cloneChildren(syscallHooks: Bool) async throws {
-        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+    @Test("200 children made by clone(CLONE_NEWNET), each exiting at once", arguments: ProbeConfiguration.everyConfiguration)
+    func cloneChildren(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         let before = try Counts(agent)
         let made = try Self.run(["clone", "200"])
         try await Self.settle(agent, from: before, to: .expected(made: made))
@@ -148,9 +148,9 @@ struct ExactnessTests {
     }
 
     @Test("CNI-style: a thread unshares, bind-mounts its namespace and setns()es back; entered and left again; unpinned from inside and out",
-          arguments: [false, true])
-    func cniPins(syscallHooks: Bool) async throws {
-        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+          arguments: ProbeConfiguration.everyConfiguration)
+    func cniPins(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         try await Self.withPinDirectory { directory in
             let before = try Counts(agent)
             let made = try Self.run(["pin", directory, "20"])
@@ -161,9 +161,8 @@ struct ExactnessTests {
             let listed = try agent.namespaces().filter { $0.state == "alive" && inums.contains($0.inum) }
             #expect(Set(listed.map(\.inum)) == Set(inums))
             // Only the tracepoint set without its syscall hooks cannot see an unshare.
-            let seesUnshare = try syscallHooks || (agent.metrics()["netns_tracer_probe_info{mode=\"tracepoint\"}"]) != 1
             for namespace in listed {
-                if seesUnshare {
+                if probes.seesUnshare {
                     // A creation hook saw each one: creator and exact time.
                     #expect(namespace.creator?.comm == "netns-patterns", "\(namespace.inum)")
                     #expect(namespace.createdAtEstimated == false)
@@ -199,9 +198,9 @@ struct ExactnessTests {
     }
 
     @Test("a mix under churn: unshare loops, threads, clones and pins in one process, beside fork+unshare+exit churn",
-          arguments: [false, true])
-    func mixUnderChurn(syscallHooks: Bool) async throws {
-        let agent = try await RunningAgent(syscallHooks: syscallHooks)
+          arguments: ProbeConfiguration.everyConfiguration)
+    func mixUnderChurn(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         let before = try Counts(agent)
         let churn = try Host.start([StressTests.workload, "unshare", "2000"])
         let made = try Self.run(["mix", "200"])

@@ -8,17 +8,17 @@ extension RealKernel {
     @Suite("Leaks")
     struct LeakTests {
         /// An agent that calls a namespace orphaned after one second without a task.
-        func leakAgent() async throws -> RunningAgent {
-            try await RunningAgent(arguments: ["--orphaned-after", "1", "--holder-scan-interval", "0.3"])
+        func leakAgent(_ probes: ProbeConfiguration) async throws -> RunningAgent {
+            try await RunningAgent(probes: probes, arguments: ["--orphaned-after", "1", "--holder-scan-interval", "0.3"])
         }
 
         func namespace(of agent: RunningAgent, createdBy pid: Int32) throws -> NamespaceSummary? {
             try agent.namespaces().first { $0.creator?.pid == UInt32(pid) }
         }
 
-        @Test("held only by a socket passed to another process before its creator exited")
-        func heldBySocket() async throws {
-            let agent = try await leakAgent()
+        @Test("held only by a socket passed to another process before its creator exited", arguments: ProbeConfiguration.eachSet)
+        func heldBySocket(probes: ProbeConfiguration) async throws {
+            let agent = try await leakAgent(probes)
             let directory = FileManager.default.temporaryDirectory.appending(path: "netns-leak-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -50,9 +50,9 @@ extension RealKernel {
             await agent.stop()
         }
 
-        @Test("held only by a bind mount whose creator is gone")
-        func heldByMount() async throws {
-            let agent = try await leakAgent()
+        @Test("held only by a bind mount whose creator is gone", arguments: ProbeConfiguration.eachSet)
+        func heldByMount(probes: ProbeConfiguration) async throws {
+            let agent = try await leakAgent(probes)
             let name = Host.uniqueName("nt-leak")
             try Host.must(["ip", "netns", "add", name])
             var deleted = false
@@ -77,9 +77,9 @@ extension RealKernel {
             await agent.stop()
         }
 
-        @Test("held only by an open nsfs file descriptor")
-        func heldByDescriptor() async throws {
-            let agent = try await leakAgent()
+        @Test("held only by an open nsfs file descriptor", arguments: ProbeConfiguration.eachSet)
+        func heldByDescriptor(probes: ProbeConfiguration) async throws {
+            let agent = try await leakAgent(probes)
             let (creator, fdHolder, inum) = try await Host.namespaceHeldByDescriptor()
             defer { Host.stop(creator); Host.stop(fdHolder) }
             // While the creator lives, a task is inside: no leak.

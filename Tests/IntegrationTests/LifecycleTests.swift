@@ -7,9 +7,9 @@ import Testing
 extension RealKernel {
 @Suite("Namespace lifecycles")
 struct LifecycleTests {
-    @Test("namespaces that exit at once: created, released and freed exactly once each")
-    func shortLived() async throws {
-        let agent = try await RunningAgent()
+    @Test("namespaces that exit at once: created, released and freed exactly once each", arguments: ProbeConfiguration.eachSet)
+    func shortLived(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         let before = try agent.metrics()
         for _ in 0..<5 { try Host.must(["unshare", "--net", "true"]) }
         try await eventually("5 namespaces are freed") {
@@ -23,13 +23,13 @@ struct LifecycleTests {
         #expect(after["netns_lifetime_seconds_count"]! - before["netns_lifetime_seconds_count"]! == 5)
         #expect(after["netns_setup_failures_total"] == 0)
         #expect(after["netns_tracer_events_lost_total"] == 0)
-        #expect(after["netns_tracer_probe_info{mode=\"tracepoint\"}"] == 1)
+        #expect(after["netns_tracer_probe_info{mode=\"\(probes.kind)\"}"] == 1)
         await agent.stop()
     }
 
-    @Test("a namespace held by a process: its inum, creator and refcounts, then its end")
-    func heldByProcess() async throws {
-        let agent = try await RunningAgent()
+    @Test("a namespace held by a process: its inum, creator and refcounts, then its end", arguments: ProbeConfiguration.eachSet)
+    func heldByProcess(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         let before = try agent.metrics()
         let holder = try Host.start(["unshare", "--net", "sleep", "120"])
         defer { Host.stop(holder) }
@@ -68,9 +68,9 @@ struct LifecycleTests {
         await agent.stop()
     }
 
-    @Test("ip netns add and del: pinned by a bind mount, then released and freed")
-    func ipNetns() async throws {
-        let agent = try await RunningAgent()
+    @Test("ip netns add and del: pinned by a bind mount, then released and freed", arguments: ProbeConfiguration.eachSet)
+    func ipNetns(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         let name = Host.uniqueName("nt-ipnetns")
         let before = try agent.metrics()
         try Host.must(["ip", "netns", "add", name])
@@ -97,8 +97,8 @@ struct LifecycleTests {
         await agent.stop()
     }
 
-    @Test("namespaces older than the agent are discovered: bind-mounted, process-held and the host's")
-    func discovery() async throws {
+    @Test("namespaces older than the agent are discovered: bind-mounted, process-held and the host's", arguments: ProbeConfiguration.eachSet)
+    func discovery(probes: ProbeConfiguration) async throws {
         try requireRoot()
         let name = Host.uniqueName("nt-before")
         try Host.must(["ip", "netns", "add", name])
@@ -113,7 +113,7 @@ struct LifecycleTests {
         let held = try #require(Host.netnsInode(pid: holder.processIdentifier))
         let host = try #require(Host.ownNetnsInode)
 
-        let agent = try await RunningAgent()
+        let agent = try await RunningAgent(probes: probes)
         let listed = try agent.namespaces()
         for inum in [pinned, held, host] {
             let entry = listed.first { $0.inum == inum }
@@ -142,7 +142,7 @@ struct LifecycleTests {
 
     @Test("by default (no syscall hooks): creations are still counted exactly, seen at exec or by the scans")
     func withoutSyscallHooks() async throws {
-        let agent = try await RunningAgent(arguments: ["--holder-scan-interval", "0.5"], syscallHooks: nil)
+        let agent = try await RunningAgent(arguments: ["--probes", "tracepoint", "--holder-scan-interval", "0.5"], syscallHooks: nil)
         let attached = try agent.metrics()
         for _ in 0..<3 { try Host.must(["unshare", "--net", "true"]) }
         let name = Host.uniqueName("nt-nohooks")
@@ -162,14 +162,14 @@ struct LifecycleTests {
         #expect(log.contains("tracepoint set without syscall hooks"), "the trade-off is said at start: \(log)")
     }
 
-    @Test("a namespace held only by an open file descriptor is discovered, then seen to end")
-    func heldByDescriptor() async throws {
+    @Test("a namespace held only by an open file descriptor is discovered, then seen to end", arguments: ProbeConfiguration.eachSet)
+    func heldByDescriptor(probes: ProbeConfiguration) async throws {
         try requireRoot()
         let (creator, fdHolder, inum) = try await Host.namespaceHeldByDescriptor()
         defer { Host.stop(creator); Host.stop(fdHolder) }
         Host.stop(creator)  // from here only the descriptor keeps the namespace alive
 
-        let agent = try await RunningAgent()
+        let agent = try await RunningAgent(probes: probes)
         let entry = try agent.namespaces().first { $0.inum == inum }
         #expect(entry?.state == "alive")
         #expect(entry?.holder?.pid == UInt32(fdHolder.processIdentifier))
@@ -182,9 +182,9 @@ struct LifecycleTests {
         await agent.stop()
     }
 
-    @Test("a failed creation is counted: unshare refused by a namespace limit of zero")
-    func failedCreation() async throws {
-        let agent = try await RunningAgent()
+    @Test("a failed creation is counted: unshare refused by a namespace limit of zero", arguments: ProbeConfiguration.eachSet)
+    func failedCreation(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         // Inside a user namespace of its own, root may set the limit to 0 without touching
         // the host's; unshare(CLONE_NEWNET) then fails in copy_net_ns with ENOSPC.
         let (status, output) = try Host.run([

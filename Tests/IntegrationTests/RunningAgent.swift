@@ -16,13 +16,14 @@ final class RunningAgent {
     }
 
     /// Starts the agent, under `wrapper` (a command that runs the rest of its arguments) if
-    /// given, and waits until it serves. The tests see everything the tracepoint set can
-    /// report, syscall hooks included, unless `syscallHooks` says otherwise (nil: the default).
-    init(arguments: [String] = [], wrapper: [String] = [], syscallHooks: Bool? = true,
+    /// given, and waits until it serves. It runs `probes`; without it, the set `--probes auto`
+    /// picks, seeing everything the tracepoint set can report, syscall hooks included, unless
+    /// `syscallHooks` says otherwise (nil: the default).
+    init(probes: ProbeConfiguration? = nil, arguments: [String] = [], wrapper: [String] = [], syscallHooks: Bool? = true,
          sourceLocation: SourceLocation = #_sourceLocation) async throws {
         try requireRoot(sourceLocation: sourceLocation)
         port = try freeLoopbackPort()
-        let hooks = syscallHooks.map { [$0 ? "--syscall-hooks" : "--no-syscall-hooks"] } ?? []
+        let hooks = probes?.arguments ?? syscallHooks.map { [$0 ? "--syscall-hooks" : "--no-syscall-hooks"] } ?? []
         let command = ["run", "--listen", "127.0.0.1:\(port)", "--refresh-interval", "0.5"] + hooks + arguments
         if wrapper.isEmpty {
             process.executableURL = Self.executable

@@ -36,9 +36,9 @@ struct StressTests {
         .joined(separator: " ")
     }
 
-    @Test("20 000 namespaces from 4 parallel processes: every counter exact, nothing left tracked")
-    func twentyThousand() async throws {
-        let agent = try await RunningAgent()
+    @Test("20 000 namespaces from 4 parallel processes: every counter exact, nothing left tracked", arguments: ProbeConfiguration.eachSet)
+    func twentyThousand(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
         try Self.churn(processes: 4, each: 5_000)
         try await eventually("every namespace is counted created, released and freed", timeout: .seconds(120)) {
             let now = try agent.metrics()
@@ -60,8 +60,9 @@ struct StressTests {
         await agent.stop()
     }
 
-    @Test("SIGKILL mid-churn, then a new agent: gauges match the host and nothing is counted twice")
-    func killAndRestart() async throws {
+    @Test("SIGKILL mid-churn, then a new agent: gauges match the host and nothing is counted twice",
+          arguments: ProbeConfiguration.eachSet)
+    func killAndRestart(probes: ProbeConfiguration) async throws {
         // Namespaces that outlive both agents: three held by processes, one by a mount.
         let holders = try (0..<3).map { _ in try Host.start(["unshare", "--net", "sleep", "120"]) }
         defer { holders.forEach(Host.stop) }
@@ -72,17 +73,17 @@ struct StressTests {
             holders.allSatisfy { Host.netnsInode(pid: $0.processIdentifier) != Host.ownNetnsInode }
         }
 
-        let first = try await RunningAgent()
+        let first = try await RunningAgent(probes: probes)
         let baseline = try #require(try first.metrics()["netns_alive"])
         let churn = try (0..<2).map { _ in try Host.start([Self.workload, "unshare", "1500"]) }
         try await Task.sleep(for: .milliseconds(700))
         await first.stop(signal: SIGKILL)
         #expect(first.process.terminationReason == .uncaughtSignal)
         try await eventually("the kernel drops the killed agent's programs with its descriptors") {
-            !allLoadedProgramNames().contains("fork_created")
+            !allLoadedProgramNames().contains(agentProgram)
         }
 
-        let second = try await RunningAgent()
+        let second = try await RunningAgent(probes: probes)
         for process in churn {
             try Host.wait(for: process, timeout: .seconds(300))
             #expect(process.terminationStatus == 0)
@@ -111,9 +112,9 @@ struct StressTests {
 
 extension RealKernel.StressTests {
     @Test("a ring buffer too small for the churn overflows; the agent reconciles and every count is exact again",
-          arguments: [true, false])
-    func overflowReconciled(syscallHooks: Bool) async throws {
-        let agent = try await RunningAgent(arguments: ["--ring-buffer-kib", "4"], syscallHooks: syscallHooks)
+          arguments: ProbeConfiguration.everyConfiguration)
+    func overflowReconciled(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes, arguments: ["--ring-buffer-kib", "4"])
         let before = try agent.metrics()
         try Self.churn(processes: 2, each: 3_000)
         var seen: [String: Double] = [:]
@@ -138,9 +139,9 @@ extension RealKernel.StressTests {
 }
 
 extension RealKernel.StressTests {
-    @Test("more namespaces than --max-namespaces: the overflow is counted, memory stays bounded, the agent goes on")
-    func kernelMapFull() async throws {
-        let agent = try await RunningAgent(arguments: ["--max-namespaces", "64", "--freed-history", "16"])
+    @Test("more namespaces than --max-namespaces: the overflow is counted, memory stays bounded, the agent goes on", arguments: ProbeConfiguration.eachSet)
+    func kernelMapFull(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes, arguments: ["--max-namespaces", "64", "--freed-history", "16"])
         let holders = try (0..<90).map { _ in try Host.start(["unshare", "--net", "sleep", "120"]) }
         defer { holders.forEach(Host.stop) }
         try await eventually("the kernel side reports its map full", timeout: .seconds(20)) {

@@ -9,8 +9,9 @@ enum Command {
         var errors: String
     }
 
-    /// Runs `arguments` (the first found on PATH), in `directory` if given.
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Result {
+    /// Runs `arguments` (the first found on PATH), in `directory` if given; killed if it has
+    /// not ended after `timeout`.
+    static func run(_ arguments: [String], in directory: URL? = nil, timeout: Duration = .seconds(120)) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0].hasPrefix("/") ? arguments[0] : "/usr/bin/env")
         process.arguments = arguments[0].hasPrefix("/") ? Array(arguments.dropFirst()) : arguments
@@ -19,6 +20,10 @@ enum Command {
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
+        let (seconds, attoseconds) = timeout.components
+        DispatchQueue.global().asyncAfter(deadline: .now() + Double(seconds) + Double(attoseconds) / 1e18) {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
         let errors = stderr.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

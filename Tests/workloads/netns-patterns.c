@@ -19,6 +19,12 @@
  *                       reference (released with no exit anywhere)
  *   mix N               all of the above at once in one process: loop, threads, clone and
  *                       pin/enter/unpin, N namespaces per kind (N*6 made in all)
+ *   hold fd|socket S    one namespace held only by this process's descriptor of it, or by a
+ *                       socket opened in it: a thread unshares, opens it, setns()es back and
+ *                       ends; prints "held INUM" and sleeps S seconds (no task is in it)
+ *   devices N S         one namespace with N dummy devices up (the kernel's dummy driver), whose
+ *                       teardown takes long: unshares, makes them over rtnetlink, prints
+ *                       "held INUM", sleeps S seconds and exits (releasing it)
  *
  * Prints "made K" (namespaces made) on success; any failure is one line on stderr and exit
  * status 1. Statically linkable (the kernel matrix runs it in a busybox guest).
@@ -33,6 +39,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -264,10 +275,105 @@ static long run_mix(long n)
 	return n * 6;
 }
 
+/* ---- hold ------------------------------------------------------------------------------- */
+
+struct hold { int socket; int fd; unsigned long inum; };
+
+static void *hold_one(void *argument)
+{
+	struct hold *hold = argument;
+	int home = own_netns();
+	unshare_net();
+	int self = own_netns();
+	struct stat st;
+	if (fstat(self, &st) != 0)
+		die("fstat");
+	hold->inum = st.st_ino;
+	if (hold->socket) {
+		hold->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (hold->fd < 0)
+			die("socket");
+		close(self);
+	} else {
+		hold->fd = self;
+	}
+	enter(home);
+	close(home);
+	return NULL;
+}
+
+/* ---- devices ---------------------------------------------------------------------------- */
+
+/* Appends attribute `type` with `length` bytes of `data` to the message in `buffer`. */
+static struct rtattr *attribute(struct nlmsghdr *message, size_t room, int type, const void *data, size_t length)
+{
+	struct rtattr *attr = (struct rtattr *)((char *)message + NLMSG_ALIGN(message->nlmsg_len));
+	if (NLMSG_ALIGN(message->nlmsg_len) + RTA_SPACE(length) > room) {
+		fprintf(stderr, "netns-patterns: netlink message too long\n");
+		exit(1);
+	}
+	attr->rta_type = type;
+	attr->rta_len = RTA_LENGTH(length);
+	if (length)
+		memcpy(RTA_DATA(attr), data, length);
+	message->nlmsg_len = NLMSG_ALIGN(message->nlmsg_len) + RTA_SPACE(length);
+	return attr;
+}
+
+/* Makes dummy device `name`, up, in the current namespace (RTM_NEWLINK), and waits for the ack. */
+static void add_dummy(int netlink, const char *name, unsigned sequence)
+{
+	char buffer[512] = { 0 };
+	struct nlmsghdr *message = (struct nlmsghdr *)buffer;
+	message->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	message->nlmsg_type = RTM_NEWLINK;
+	message->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+	message->nlmsg_seq = sequence;
+	struct ifinfomsg *info = NLMSG_DATA(message);
+	info->ifi_family = AF_UNSPEC;
+	info->ifi_flags = IFF_UP;
+	info->ifi_change = IFF_UP;
+	attribute(message, sizeof(buffer), IFLA_IFNAME, name, strlen(name) + 1);
+	struct rtattr *linkinfo = attribute(message, sizeof(buffer), IFLA_LINKINFO, NULL, 0);
+	attribute(message, sizeof(buffer), IFLA_INFO_KIND, "dummy", 5);
+	linkinfo->rta_len = (unsigned short)((char *)message + message->nlmsg_len - (char *)linkinfo);
+	if (send(netlink, message, message->nlmsg_len, 0) < 0)
+		die("netlink send");
+	char reply[4096];
+	ssize_t got = recv(netlink, reply, sizeof(reply), 0);
+	if (got < 0)
+		die("netlink recv");
+	struct nlmsghdr *answer = (struct nlmsghdr *)reply;
+	if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || answer->nlmsg_type != NLMSG_ERROR) {
+		fprintf(stderr, "netns-patterns: unexpected netlink answer\n");
+		exit(1);
+	}
+	struct nlmsgerr *error = NLMSG_DATA(answer);
+	if (error->error != 0) {
+		errno = -error->error;
+		die("RTM_NEWLINK dummy");
+	}
+}
+
+static void make_devices(long count)
+{
+	unshare_net();
+	int netlink = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (netlink < 0)
+		die("netlink socket");
+	for (long i = 0; i < count; i++) {
+		char name[IFNAMSIZ];
+		snprintf(name, sizeof(name), "d%u", (unsigned)i);
+		add_dummy(netlink, name, (unsigned)i + 1);
+	}
+	close(netlink);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: netns-patterns loop N | threads T N | clone N | pin DIR N | unpin DIR N |\n"
-			"                      visit DIR N ROUNDS | enter-unpin DIR N | mix N\n");
+			"                      visit DIR N ROUNDS | enter-unpin DIR N | mix N | hold fd|socket SECONDS |\n"
+			"                      devices N SECONDS\n");
 	exit(2);
 }
 
@@ -305,6 +411,28 @@ int main(int argc, char **argv)
 		enter_unpin_all(argv[2], number(argv[3]));
 	} else if (strcmp(mode, "mix") == 0 && argc == 3) {
 		made = run_mix(number(argv[2]));
+	} else if (strcmp(mode, "hold") == 0 && argc == 4 &&
+		   (strcmp(argv[2], "fd") == 0 || strcmp(argv[2], "socket") == 0)) {
+		struct hold hold = { .socket = strcmp(argv[2], "socket") == 0, .fd = -1 };
+		long seconds = number(argv[3]);
+		pthread_t thread;
+		if ((errno = pthread_create(&thread, NULL, hold_one, &hold)) != 0)
+			die("pthread_create");
+		pthread_join(thread, NULL);
+		printf("held %lu\n", hold.inum);
+		fflush(stdout);
+		sleep((unsigned)seconds);
+		return 0;
+	} else if (strcmp(mode, "devices") == 0 && argc == 4) {
+		long count = number(argv[2]), seconds = number(argv[3]);
+		make_devices(count);
+		struct stat st;
+		if (stat("/proc/self/ns/net", &st) != 0)
+			die("stat /proc/self/ns/net");
+		printf("held %lu\n", (unsigned long)st.st_ino);
+		fflush(stdout);
+		sleep((unsigned)seconds);
+		return 0;
 	} else {
 		usage();
 	}
