@@ -21,7 +21,7 @@ enum Host {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + timeout * timeScale
         while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
         let timedOut = process.isRunning
         if timedOut { kill(process.processIdentifier, SIGKILL) }
@@ -75,7 +75,7 @@ enum Host {
     /// and the test fails saying so.
     static func wait(for process: Process, timeout: Duration = .seconds(120),
                      sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + timeout * timeScale
         while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
         guard process.isRunning else { return process.waitUntilExit() }
         stop(process)

@@ -93,11 +93,17 @@ func requireRoot(sourceLocation: SourceLocation = #_sourceLocation) throws {
     try #require(geteuid() == 0, "integration tests load BPF programs and create namespaces: run them as root (sudo scripts/test)", sourceLocation: sourceLocation)
 }
 
-/// Polls `condition` until it holds or `timeout` passes (then records a failure).
+/// How much longer than here every wait may take: `NETNS_TEST_TIME_SCALE` (default 1), which
+/// scripts/guest-tests sets for kernels emulated by QEMU (TCG runs tens of times slower).
+let timeScale: Double = ProcessInfo.processInfo.environment["NETNS_TEST_TIME_SCALE"].flatMap(Double.init).map { max($0, 1) } ?? 1
+
+/// Polls `condition` until it holds or `timeout` (times `timeScale`) passes (then records a
+/// failure).
 func eventually(
     _ what: String, timeout: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () throws -> Bool
 ) async throws {
+    let timeout = timeout * timeScale
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try condition() { return }
