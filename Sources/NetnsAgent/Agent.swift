@@ -99,7 +99,9 @@ public final class Agent: Service {
             logger.warning("tracefs is not mounted at /sys/kernel/tracing and could not be mounted; tracepoints will not attach")
         }
         let logger = self.logger
-        LibBPFLog.install { level, message in
+        // libbpf's messages are logged at debug level: below it, only its few warnings are
+        // even formatted.
+        LibBPFLog.install(minimum: logger.logLevel <= .debug ? .debug : .warning) { level, message in
             logger.debug("\(message)", metadata: ["level": "\(level)"])
         }
 
