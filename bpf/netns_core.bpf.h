@@ -581,9 +581,12 @@ static __always_inline void release_net(struct net *net, __u32 source)
 			mark_released(key, known, &r, source);   /* else a scan reports it */
 		return;
 	}
-	/* Created before we started (or never followed): still counted. An earlier namespace's
-	 * entry at this address is reported gone by the next scan. */
-	emit(NETNS_EV_RELEASED, source, &r, 0);
+	/* Not followed: its creation was not seen (a kretprobe missed under load, or it was made
+	 * while the inventory ran). It is followed from now on, found, and reported released with
+	 * it, once: the walk of its cleanup batch's start then finds it followed and released,
+	 * rather than report it found, and released, a second time. (An earlier namespace's
+	 * entry at this address is reported gone first.) */
+	track_reading(key, known, r, found_kind(), source, NULL, false);
 }
 
 /* What a scan is for: the start or end of a cleanup batch, or a periodic refresh. */
