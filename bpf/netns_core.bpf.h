@@ -126,10 +126,12 @@ struct {
 #define tracked_net netns_tracked
 
 /* The released namespaces not yet freed or torn down, with the cleanup batch tearing each
- * down (0 until one starts): the only ones a batch's start and end need to look at. */
+ * down (0 until one starts): the only ones a batch's start and end need to look at. Each is
+ * also in `tracked`, and the agent sizes both alike before load: when releases outrun the
+ * netns workqueue, every followed namespace may be waiting here at once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, __u32);
 } dying SEC(".maps");

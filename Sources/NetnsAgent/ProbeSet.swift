@@ -79,7 +79,10 @@ public final class ProbeSet: @unchecked Sendable {
             else { throw BPFError(operation: "find embedded object '\(kind)'", code: ENOENT) }
             let object = try BPFObject(name: kind.rawValue, elf: elf)
             try object.setMaxEntries(limits.ringBufferBytes, ofMap: "events")
-            try object.setMaxEntries(limits.trackedNamespaces, ofMap: "tracked")
+            // Every dying namespace is a followed one: the dying set never needs more room.
+            for map in ["tracked", "dying"] {
+                try object.setMaxEntries(limits.trackedNamespaces, ofMap: map)
+            }
             if !limits.syscallHooks {
                 try object.skipPrograms(inSectionsStartingWith: "tracepoint/syscalls/")
             }
