@@ -38,6 +38,9 @@ let package = Package(
         .executableTarget(name: "bpf-embed", path: "Sources/bpf-embed"),
         .plugin(name: "EmbedBPF", capability: .buildTool(), dependencies: ["bpf-embed"]),
 
+        // The git commit built, for --version and netns_tracer_build_info.
+        .plugin(name: "BuildInfo", capability: .buildTool()),
+
         // The shells: probe-set selection, discovery, the ring-buffer pipeline, HTTP export.
         .target(
             name: "NetnsAgent",
@@ -51,7 +54,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            plugins: ["BuildInfo"]
         ),
         .executableTarget(
             name: "netns-tracer",
@@ -65,13 +69,14 @@ let package = Package(
         // Micro-benchmarks run by benchmarks/run (release builds only matter).
         .executableTarget(
             name: "netns-bench",
-            dependencies: ["NetnsAgent", "NetnsCore", "CLibBPF"],
+            dependencies: ["NetnsAgent", "NetnsCore", "BPFKit", "CLibBPF"],
             path: "benchmarks/netns-bench"
         ),
 
         .testTarget(name: "NetnsCoreTests", dependencies: ["NetnsCore", "CNetnsEvent"]),
         .testTarget(name: "NetnsAgentTests", dependencies: ["NetnsAgent", "NetnsCore", "CNetnsEvent"]),
         // Root only: the real agent on the real kernel, with real namespaces.
+        .testTarget(name: "BenchmarkTests", dependencies: ["netns-bench"]),
         .testTarget(name: "IntegrationTests", dependencies: ["NetnsAgent", "NetnsCore", "CLibBPF"]),
     ]
 )

@@ -521,19 +521,57 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 	track_reading(key, bpf_map_lookup_elem(&tracked, &key), read_net(net), kind, source, holder, false);
 }
 
+/*
+ * Namespaces known to be followed, by address and identity: a direct-mapped cache in front of
+ * `tracked` for the hooks every fork, exec and exit runs, where the answer is nearly always
+ * "followed already". An array lookup is a few instructions (the verifier inlines it); the
+ * hash lookup it saves is most of such a hook's cost. A slot is only a hint: it is written
+ * after `tracked` said so, and it matches only while the same namespace (same identity) is
+ * at that address; `tracked` drops a namespace only once it is freed, and a namespace made
+ * at a freed one's address has another identity. Racing writers can tear a slot, which then
+ * matches nothing.
+ */
+#define FOLLOWED_HINT_SLOTS 1024
+struct followed_hint {
+	__u64 net;
+	__u64 cookie;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FOLLOWED_HINT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct followed_hint);
+} followed_hints SEC(".maps");
+
+static __always_inline struct followed_hint *followed_hint_at(__u64 key)
+{
+	/* struct net is a slab object of several KiB: the low 12 bits say little. */
+	__u32 slot = (__u32)((key >> 12) ^ (key >> 22)) & (FOLLOWED_HINT_SLOTS - 1);
+	return bpf_map_lookup_elem(&followed_hints, &slot);
+}
+
 /* Follows `task`'s namespace if it is not followed yet: as made just now by the current task
  * (`created`: `task` is its new child), or as found (`task` is the current task, which holds
  * it but may have entered it rather than made it). `task` is a pointer the verifier knows, so
- * this costs plain loads and one lookup when it is followed (nearly always). */
+ * this costs plain loads and, when the hint above misses, one hash lookup. */
 static __always_inline void notice_task_net_btf(struct task_struct *task, bool created, __u32 source)
 {
 	struct net *net = task->nsproxy->net_ns;   /* NULL once the task has left its namespaces */
 	if (!net)
 		return;
 	__u64 key = (__u64)net;
-	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
-	if (known && known->cookie == cookie_btf(net) && (known->seen || !created))
+	__u64 cookie = cookie_btf(net);
+	struct followed_hint *hint = created ? NULL : followed_hint_at(key);
+	if (hint && hint->net == key && hint->cookie == cookie)
 		return;
+	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
+	if (known && known->cookie == cookie && (known->seen || !created)) {
+		if (hint) {
+			hint->net = key;
+			hint->cookie = cookie;
+		}
+		return;
+	}
 	track_reading(key, known, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
 }
 

@@ -31,6 +31,9 @@ public final class AgentState: Sendable {
         public var httpRefusals = HTTPRefusals()
         /// Changes of the `--web.config.file` (or the files it names) that could not be loaded.
         public var webConfigReloadFailures: UInt64 = 0
+        /// The agent process's own CPU, memory and descriptors, read when `/metrics` is served
+        /// (never in the `--textfile` output: node_exporter reports its own `process_*`).
+        public var process: ProcessStatistics?
 
         /// Creates a snapshot around an aggregator.
         public init(aggregator: Aggregator, probeSet: ProbeSetKind? = nil) {

@@ -84,6 +84,8 @@ public enum MetricsExposition {
         text.counter("netns_tracer_web_config_reload_failures_total", "Changes of --web.config.file, or of a file it names, that could not be loaded (the last good configuration stays in force).",
                      snapshot.webConfigReloadFailures)
         text.counter("netns_tracer_textfile_errors_total", "Failed writes of the --textfile output.", snapshot.textfileErrors)
+        renderBuildInfo(into: &text)
+        if let process = snapshot.process { renderProcess(process, into: &text) }
         return text.finish()
     }
 }
@@ -139,9 +141,19 @@ struct TextExposition {
         family(format == .openMetrics ? String(name.dropLast("_total".count)) : name, help, type: "counter")
     }
 
+    mutating func counter(_ name: String, _ help: String, _ value: Double) {
+        counterFamily(name, help)
+        output += "\(name) \(formatted(value))\n"
+    }
+
     mutating func gauge(_ name: String, _ help: String, _ value: some BinaryInteger) {
         family(name, help, type: "gauge")
         sample(name, value)
+    }
+
+    mutating func gauge(_ name: String, _ help: String, _ value: Double) {
+        family(name, help, type: "gauge")
+        output += "\(name) \(formatted(value))\n"
     }
 
     /// An info family: constant 1 samples whose labels carry the information.

@@ -10,6 +10,7 @@ struct NetnsTracer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netns-tracer",
         abstract: "Trace the lifecycle of Linux network namespaces with BPF and export it as metrics.",
+        version: BuildInfo.description,
         subcommands: [Run.self, List.self, Record.self, Replay.self]
     )
 }

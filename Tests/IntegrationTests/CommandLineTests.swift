@@ -54,6 +54,20 @@ struct CommandLineTests {
         #expect(skipped.count == used, "only the sets before the one in use are skipped: \(skipped)")
     }
 
+    @Test("--version names the version and the git revision that /metrics reports")
+    func version() async throws {
+        let printed = try runTracer(["--version"])
+        #expect(printed.status == 0)
+        let line = printed.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(line.hasPrefix("netns-tracer \(BuildInfo.version) (revision "), "\(line)")
+        let agent = try await RunningAgent()
+        let metrics = try agent.client.get("/metrics")
+        let info = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("netns_tracer_build_info{") })
+        let revision = try #require(info.split(separator: "\"").dropFirst(3).first, "\(info)")
+        #expect(line.contains("(revision \(revision.prefix(12)))"), "\(line) vs \(info)")
+        await agent.stop()
+    }
+
     @Test("a busy port: one clear sentence and a non-zero exit")
     func busyPort() async throws {
         let agent = try await RunningAgent()

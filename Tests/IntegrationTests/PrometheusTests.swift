@@ -54,6 +54,12 @@ struct PrometheusTests {
         let metadata = try prometheus.api("/api/v1/targets/metadata", [("metric", "netns_tracer_probe")]) as? [[String: Any]]
         #expect(metadata?.first?["type"] as? String == "info")
 
+        // The agent's own cost, as the dashboard's row selects it: its process, not Prometheus's.
+        let memory = try prometheus.query("process_resident_memory_bytes and on (instance, job) netns_tracer_build_info")
+        #expect(memory.count == 1 && (memory.first?.value ?? 0) > 4_194_304, "\(memory)")
+        let cpu = try prometheus.query("process_cpu_seconds_total and on (instance, job) netns_tracer_build_info")
+        #expect(cpu.count == 1 && (cpu.first?.value ?? 0) > 0, "\(cpu)")
+
         try Host.must(["ip", "netns", "del", name])
         deleted = true
         try await eventually("Prometheus sees the pinned namespace freed and the leak gone", timeout: .seconds(30)) {

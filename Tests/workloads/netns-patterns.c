@@ -22,9 +22,10 @@
  *   hold fd|socket S    one namespace held only by this process's descriptor of it, or by a
  *                       socket opened in it: a thread unshares, opens it, setns()es back and
  *                       ends; prints "held INUM" and sleeps S seconds (no task is in it)
- *   burst N             N namespaces held only by descriptors of this process (it unshares and
+ *   burst N [S]         N namespaces held only by descriptors of this process (it unshares and
  *                       opens each in turn), all released at once when it exits: far faster
- *                       than the kernel's cleanup batches free them
+ *                       than the kernel's cleanup batches free them. With S, prints "held N"
+ *                       and holds them S seconds first
  *   devices N S         one namespace with N dummy devices up (the kernel's dummy driver), whose
  *                       teardown takes long: unshares, makes them over rtnetlink, prints
  *                       "held INUM", sleeps S seconds and exits (releasing it)
@@ -392,7 +393,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: netns-patterns loop N | threads T N | clone N | pin DIR N | unpin DIR N |\n"
 			"                      visit DIR N ROUNDS | enter-unpin DIR N | mix N | hold fd|socket SECONDS |\n"
-			"                      burst N | devices N SECONDS\n");
+			"                      burst N [SECONDS] | devices N SECONDS\n");
 	exit(2);
 }
 
@@ -442,9 +443,14 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		sleep((unsigned)seconds);
 		return 0;
-	} else if (strcmp(mode, "burst") == 0 && argc == 3) {
+	} else if (strcmp(mode, "burst") == 0 && (argc == 3 || argc == 4)) {
 		made = number(argv[2]);
 		hold_burst(made);
+		if (argc == 4) {
+			printf("held %ld\n", made);
+			fflush(stdout);
+			sleep((unsigned)number(argv[3]));
+		}
 	} else if (strcmp(mode, "devices") == 0 && argc == 4) {
 		long count = number(argv[2]), seconds = number(argv[3]);
 		make_devices(count);

@@ -1,4 +1,6 @@
+import BPFKit
 import CLibBPF
+import Foundation
 import Glibc
 import NetnsAgent
 import NetnsCore
@@ -11,12 +13,18 @@ import NetnsCore
 ///     netns-bench http NAMESPACES                the same over HTTP, request to last byte, ms
 ///     netns-bench memory NAMESPACES              resident bytes per tracked namespace
 ///     netns-bench bpf-stats PID                  run_time_ns / run_cnt of PID's BPF programs
+///     netns-bench verdict LIMIT <=|>= SAMPLE...  judges samples against a budget (Verdict)
+///     netns-bench attach OBJECT                  loads and attaches a BPF object's programs,
+///                                                prints "attached", holds them until killed
 ///
-/// Each prints `name value unit` lines; timings are the best of several runs.
+/// Each prints `name value unit` lines; timings are the best of several runs. `verdict`
+/// prints `MEDIAN LOW HIGH OUTCOME` and fails on no samples or a sample that is no number.
 @main
 enum NetnsBench {
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "verdict" { verdict(Array(arguments.dropFirst())) }
+        if arguments.first == "attach", arguments.count == 2 { attach(object: arguments[1]) }
         guard let command = arguments.first, arguments.count >= 2, let count = Int(arguments[1]) else {
             usage()
         }
@@ -32,8 +40,50 @@ enum NetnsBench {
     }
 
     static func usage() -> Never {
-        print("usage: netns-bench ingest N | dump N FILE | render N | http N | memory N | bpf-stats PID")
+        print("usage: netns-bench ingest N | dump N FILE | render N | http N | memory N | bpf-stats PID | verdict LIMIT <=|>= SAMPLE...")
         exit(2)
+    }
+
+    static func attach(object path: String) -> Never {
+        guard let elf = FileManager.default.contents(atPath: path) else {
+            complain("netns-bench attach: cannot read \(path)")
+            exit(1)
+        }
+        do throws(BPFError) {
+            let object = try BPFObject(name: "empty", elf: elf)
+            try object.load()
+            let links = try object.programs.map { program throws(BPFError) in try program.attach() }
+            print("attached \(links.count)")
+            fflush(nil)
+            while true { pause() }
+        } catch {
+            complain("netns-bench attach: \(error)")
+            exit(1)
+        }
+    }
+
+    /// One line on stderr.
+    static func complain(_ message: String) {
+        var bytes = Array((message + "\n").utf8)
+        _ = write(2, &bytes, bytes.count)
+    }
+
+    static func verdict(_ arguments: [String]) -> Never {
+        guard arguments.count >= 2, let limit = Double(arguments[0]), let direction = Verdict.Direction(rawValue: arguments[1]) else {
+            usage()
+        }
+        do {
+            let samples = try arguments.dropFirst(2).map { text throws(MeasurementError) in
+                guard let value = Double(text) else { throw .notANumber }
+                return value
+            }
+            let verdict = try Verdict(samples: samples, limit: limit, direction: direction)
+            print(format(verdict.median), format(verdict.low), format(verdict.high), verdict.outcome.rawValue)
+            exit(0)
+        } catch {
+            complain("netns-bench verdict: \(error) (samples: \(arguments.dropFirst(2)))")
+            exit(1)
+        }
     }
 
     /// A realistic stream: each namespace is created, read twice, released and freed, with
@@ -234,7 +284,7 @@ enum NetnsBench {
             guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { continue }
             let program = withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             let perRun = info.run_cnt > 0 ? Double(info.run_time_ns) / Double(info.run_cnt) : 0
-            print("bpf_prog \(program) \(info.run_cnt) runs \(format(perRun)) ns/run")
+            print("bpf_prog \(program) \(info.run_cnt) runs \(format(perRun)) ns/run \(info.run_time_ns) ns")
         }
     }
 
