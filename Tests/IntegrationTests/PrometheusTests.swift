@@ -179,6 +179,10 @@ struct PrometheusTests {
         }
         #expect(exported()["node_textfile_scrape_error"] == 0)
         #expect((exported()["netns_alive"] ?? 0) >= 1)
+        // The agent's process_* would clash with node_exporter's own: the file has none.
+        let written = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(!written.contains("\nprocess_"), "process metrics in the textfile")
+        #expect(written.contains("\nnetns_tracer_build_info{"))
 
         try Host.must(["unshare", "--net", "true"])
         try await eventually("node_exporter serves the new creation and free", timeout: .seconds(15)) {
