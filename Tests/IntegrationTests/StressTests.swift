@@ -116,7 +116,15 @@ extension RealKernel.StressTests {
     func overflowReconciled(probes: ProbeConfiguration) async throws {
         let agent = try await RunningAgent(probes: probes, arguments: ["--ring-buffer-kib", "4"])
         let before = try agent.metrics()
-        try Self.churn(processes: 2, each: 3_000)
+        // The loss is made certain, not left to how fast this machine's reader is: the
+        // agent is stopped while the first 1000 namespaces come and go (a 4 KiB buffer holds a
+        // few dozen events), then the rest of the churn runs with the agent reading again.
+        let pid = agent.process.processIdentifier
+        kill(pid, SIGSTOP)
+        let stoppedChurn = Result { try Self.churn(processes: 1, each: 1_000) }
+        kill(pid, SIGCONT)
+        try stoppedChurn.get()
+        try Self.churn(processes: 2, each: 2_500)
         var seen: [String: Double] = [:]
         let settled: Void? = try? await eventually("the counts settle after the losses", timeout: .seconds(90)) {
             seen = try agent.metrics()
