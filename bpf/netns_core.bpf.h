@@ -38,6 +38,7 @@ struct ns_common {
 	refcount_t __ns_ref;                              /* 6.18+: active references */
 	int ns_type;                                      /* 6.18+ */
 	const struct proc_ns_operations *ops;
+	__u64 ns_id;                                      /* 6.18+: the namespace's id, also its net_cookie */
 };
 struct ns_common___pre618 { refcount_t count; };   /* 5.11 to 6.17: active references */
 
@@ -110,6 +111,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
+
+/* 1 while the agent's reader sleeps because nothing arrived in its last poll: the next event
+ * clears it and wakes the reader. Written by the agent, cleared here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} reader_asleep SEC(".maps");
 
 /* Per-CPU failure counters, indexed by enum netns_stat; the agent exports their sum. */
 struct {
@@ -229,16 +239,24 @@ static __always_inline __s32 read_active(struct net *net)
 
 /*
  * A namespace's identity for this boot: its net_cookie, which the kernel sets at setup from
- * 5.12 on. Before, the cookie was made only when something asked for it (an atomic64_t, zero
- * until then, and changing when first asked), so there the identity is made of what setup
- * did set: the inum, unique among namespaces alive, and the namespace's random hash seed,
- * which tells apart two namespaces given the same inum one after the other. Never zero.
+ * 5.12 on. From 6.18 the kernel sets it to the namespace's id (`net->net_cookie =
+ * ns_tree_gen_id(&net->ns)`), which sits beside the inum and the active count rather than
+ * four KiB further on: reading it there spares the refresh a cache miss per namespace, and
+ * it stays readable once net_cookie is gone (its removal is planned upstream). Before 5.12,
+ * the cookie was made only when something asked for it (an atomic64_t, zero until then, and
+ * changing when first asked), so there the identity is made of what setup did set: the inum,
+ * unique among namespaces alive, and the namespace's random hash seed, which tells apart two
+ * namespaces given the same inum one after the other. Never zero.
  * Probe reads: `net` may be any pointer; zero if it cannot be read.
  */
 static __always_inline __u64 read_cookie(struct net *net)
 {
 	__u64 cookie = 0;
 	__u32 inum = 0, mix = 0;
+	if (bpf_core_field_exists(net->ns.ns_id)) {
+		bpf_core_read(&cookie, sizeof(cookie), &net->ns.ns_id);
+		return cookie;
+	}
 	if (bpf_core_field_exists(net->net_cookie)) {
 		bpf_core_read(&cookie, sizeof(cookie), &net->net_cookie);
 		return cookie;
@@ -251,6 +269,8 @@ static __always_inline __u64 read_cookie(struct net *net)
 /* read_cookie for a pointer the verifier knows as a kernel `struct net` (plain loads). */
 static __always_inline __u64 cookie_btf(struct net *net)
 {
+	if (bpf_core_field_exists(net->ns.ns_id))
+		return net->ns.ns_id;
 	if (bpf_core_field_exists(net->net_cookie))
 		return net->net_cookie;
 	__u32 inum = net->ns.inum;
@@ -346,12 +366,20 @@ static __always_inline bool emit_for(__u32 kind, __u32 source, const struct net_
 		e->active_refs = NETNS_REFS_UNKNOWN;
 		e->passive_refs = NETNS_REFS_UNKNOWN;
 	}
-	/* Waking the reader costs an interrupt (a VM exit under virtualisation: tens of µs),
-	 * so the reader is woken only when the buffer is an eighth full; otherwise it finds the
-	 * event at its next periodic poll (every 100 ms). */
+	/* Waking the reader costs an interrupt (a VM exit under virtualisation: tens of µs).
+	 * While events flow, the reader takes them every 100 ms and is woken only when the
+	 * buffer is an eighth full. Once a poll found nothing, it sleeps until the first event
+	 * after that wakes it, so that an idle host costs no periodic wake-ups. */
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	__u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
-	bpf_ringbuf_submit(e, queued >= size / 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bool wake = queued >= size / 8;
+	__u32 zero = 0;
+	__u32 *asleep = bpf_map_lookup_elem(&reader_asleep, &zero);
+	if (asleep && *asleep) {
+		*asleep = 0;
+		wake = true;
+	}
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	return true;
 }
 

@@ -34,18 +34,33 @@ public final class HolderScanner: Sendable {
 
     /// Groups the kernel's holder records by namespace: one task holder per process, the
     /// agent's own descriptors (its temporary pins) left out, at most `holdersPerNamespace`.
+    /// The task iterator visits every thread, so task records repeat; the file iterator visits
+    /// each descriptor table once, so a descriptor's record is checked only against the
+    /// records of the same namespace kept so far (few: at most `holdersPerNamespace`).
     static func holderScan(timestamp: UInt64, kernelHolders: [KernelHolder], mounts: [UInt32: [Holder]],
                            hostCookie: UInt64, agentPID: UInt32) -> HolderScan {
-        struct Key: Hashable { var cookie: UInt64, kind: Holder.Kind, pid: UInt32, fd: Int32? }
+        struct Process: Hashable { var cookie: UInt64, pid: UInt32 }
+        var processesSeen: Set<Process> = []
         var byCookie: [UInt64: [Holder]] = [:]
-        var seen: Set<Key> = []
+        byCookie.reserveCapacity(kernelHolders.count)
         for record in kernelHolders where record.holder.pid != agentPID {
             var holder = record.holder
-            if holder.kind == .task { holder.fd = nil }
-            guard seen.insert(Key(cookie: record.cookie, kind: holder.kind, pid: holder.pid, fd: holder.fd)).inserted,
-                  byCookie[record.cookie, default: []].count < holdersPerNamespace else { continue }
-            byCookie[record.cookie, default: []].append(holder)
+            if holder.kind == .task {
+                holder.fd = nil
+                guard processesSeen.insert(Process(cookie: record.cookie, pid: holder.pid)).inserted else { continue }
+            }
+            byCookie[record.cookie, default: []].keep(holder, limit: holdersPerNamespace)
         }
         return HolderScan(timestamp: timestamp, byCookie: byCookie, byInum: mounts, hostCookie: hostCookie)
+    }
+}
+
+private extension Array where Element == Holder {
+    /// Appends `holder` unless `limit` holders are kept, or the same descriptor is.
+    mutating func keep(_ holder: Holder, limit: Int) {
+        guard count < limit,
+              holder.kind == .task || !contains(where: { $0.kind == holder.kind && $0.pid == holder.pid && $0.fd == holder.fd })
+        else { return }
+        append(holder)
     }
 }

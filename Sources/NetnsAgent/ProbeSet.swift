@@ -54,6 +54,8 @@ public final class ProbeSet: @unchecked Sendable {
     private let fileDiscovery: BPFProgram
     /// The ring buffer the programs write events to.
     public let events: BPFMap
+    /// Set to 1 by the reader before it sleeps; the next event clears it and wakes the reader.
+    private let readerAsleep: BPFMap
     private let stats: BPFMap
     private let config: BPFMap
     private let tracked: BPFMap
@@ -106,6 +108,7 @@ public final class ProbeSet: @unchecked Sendable {
             self.taskDiscovery = try object.program(named: "discover_tasks")
             self.fileDiscovery = try object.program(named: "discover_files")
             self.events = try object.map(named: "events")
+            self.readerAsleep = try object.map(named: "reader_asleep")
             self.stats = try object.map(named: "stats")
             self.config = try object.map(named: "config")
             self.tracked = try object.map(named: "tracked")
@@ -132,6 +135,12 @@ public final class ProbeSet: @unchecked Sendable {
     private static func attachesAtLoad(_ program: BPFProgram) -> Bool {
         let section = program.section
         return !section.hasPrefix("iter/") && section != "raw_tp"
+    }
+
+    /// Asks the kernel side to wake the ring buffer's reader at the next event (without
+    /// this, it wakes the reader only when the buffer is an eighth full).
+    public func wakeReaderAtNextEvent() throws(BPFError) {
+        try readerAsleep.update(at: 0, to: UInt32(1))
     }
 
     /// Tells the kernel side the first inventory is done: from now on, a namespace found

@@ -321,7 +321,9 @@ public struct Aggregator: Sendable {
         counters.holderScans += 1
         namespaces.modifyEach { record in
             guard record.state != .freed, (record.firstSeenAt ?? 0) <= scan.timestamp else { return }
-            record.holders = (scan.byCookie[record.cookie] ?? []) + (scan.byInum[record.inum] ?? [])
+            let mounts = scan.byInum[record.inum]
+            let others = scan.byCookie[record.cookie]
+            record.holders = mounts.map { (others ?? []) + $0 } ?? others ?? []  // shared, not copied, without mounts
             record.holdersScannedAt = scan.timestamp
             record.isHost = record.cookie == scan.hostCookie
             let hasTask = record.isHost || record.holders.contains { $0.kind == .task }

@@ -221,5 +221,28 @@ struct ExactnessTests {
         try await Self.settle(agent, from: before, to: .expected(made: made + 2000), timeout: .seconds(90))
         await agent.stop()
     }
+
+    /// The reader sleeps while nothing happens, and the kernel side wakes it at the next event;
+    /// were that wake-up missing, each creation below would wait for the reader's safety
+    /// timeout (`EventPump.idleInterval`, 5 s) instead.
+    @Test("an idle agent takes the next event at once: the kernel side wakes its sleeping reader",
+          arguments: ProbeConfiguration.eachSet)
+    func idleReaderWoken(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
+        let bound = Duration.milliseconds(Int64(EventPump.idleInterval) * 3 / 10)
+        for round in 1...4 {
+            try await Task.sleep(for: .seconds(1))   // nothing happens: the reader goes to sleep
+            let before = try agent.metrics()["netns_created_total"] ?? 0
+            try Host.must(["unshare", "--net", "true"])
+            let made = ContinuousClock.now
+            var latency = Duration.zero
+            try await eventually("round \(round): the creation is counted") {
+                latency = ContinuousClock.now - made
+                return try agent.metrics()["netns_created_total"] ?? 0 > before
+            }
+            #expect(latency < bound, "round \(round): counted \(latency) after the creation")
+        }
+        await agent.stop()
+    }
 }
 }

@@ -207,5 +207,36 @@ struct LifecycleTests {
         #expect(try agent.metrics()["netns_created_total"] == 0)
         await agent.stop()
     }
+
+    @Test("a namespace's cookie is the kernel's own: what SO_NETNS_COOKIE gives a socket in it", arguments: ProbeConfiguration.eachSet)
+    func cookieIsTheKernels(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
+        let output = FileManager.default.temporaryDirectory.appending(path: Host.uniqueName("netns-cookie")).path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let holder = try Host.start(["sh", "-c", "exec \"$0\" cookie 120 >\"$1\"", RealKernel.ExactnessTests.patterns, output])
+        defer { Host.stop(holder) }
+        var fields: [Substring] = []
+        try await eventually("netns-patterns made its namespace and read its cookie") {
+            fields = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace)
+            return fields.count == 3 && fields[0] == "held"
+        }
+        let inum = try #require(UInt32(fields[1]))
+        try await eventually("namespace \(inum) is listed alive") {
+            try agent.namespaces().contains { $0.inum == inum && $0.state == "alive" }
+        }
+        let listed = try #require(try agent.namespaces().first { $0.inum == inum && $0.state == "alive" })
+        if fields[2] == "none" {
+            // SO_NETNS_COOKIE came in 5.14; before 5.12 the agent makes its own identity.
+            var name = utsname()
+            uname(&name)
+            let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let version = release.split(separator: ".").prefix(2).compactMap { Int($0.prefix { $0.isNumber }) }
+            #expect(version.lexicographicallyPrecedes([5, 14]), "kernel \(release) has no SO_NETNS_COOKIE")
+            print("kernel \(release) has no SO_NETNS_COOKIE: the cookie \(listed.cookie) is not compared")
+        } else {
+            #expect(listed.cookie == UInt64(fields[2]), "the agent's cookie \(listed.cookie), the kernel's \(fields[2])")
+        }
+        await agent.stop()
+    }
 }
 }

@@ -26,6 +26,9 @@
  *                       opens each in turn), all released at once when it exits: far faster
  *                       than the kernel's cleanup batches free them. With S, prints "held N"
  *                       and holds them S seconds first
+ *   cookie S            one namespace of its own: unshares, prints "held INUM COOKIE" (the
+ *                       cookie that getsockopt(SO_NETNS_COOKIE) gives a socket in it, 5.14+;
+ *                       "none" where the kernel has no such option) and sleeps S seconds
  *   devices N S         one namespace with N dummy devices up (the kernel's dummy driver), whose
  *                       teardown takes long: unshares, makes them over rtnetlink, prints
  *                       "held INUM", sleeps S seconds and exits (releasing it)
@@ -393,7 +396,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: netns-patterns loop N | threads T N | clone N | pin DIR N | unpin DIR N |\n"
 			"                      visit DIR N ROUNDS | enter-unpin DIR N | mix N | hold fd|socket SECONDS |\n"
-			"                      burst N [SECONDS] | devices N SECONDS\n");
+			"                      burst N [SECONDS] | cookie SECONDS | devices N SECONDS\n");
 	exit(2);
 }
 
@@ -451,6 +454,26 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			sleep((unsigned)number(argv[3]));
 		}
+	} else if (strcmp(mode, "cookie") == 0 && argc == 3) {
+		long seconds = number(argv[2]);
+		unshare_net();
+		struct stat st;
+		if (stat("/proc/self/ns/net", &st) != 0)
+			die("stat /proc/self/ns/net");
+		int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (sock < 0)
+			die("socket");
+		unsigned long long cookie = 0;
+		socklen_t length = sizeof(cookie);
+		if (getsockopt(sock, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &cookie, &length) == 0)
+			printf("held %lu %llu\n", (unsigned long)st.st_ino, cookie);
+		else if (errno == ENOPROTOOPT)
+			printf("held %lu none\n", (unsigned long)st.st_ino);
+		else
+			die("getsockopt SO_NETNS_COOKIE");
+		fflush(stdout);
+		sleep((unsigned)seconds);
+		return 0;
 	} else if (strcmp(mode, "devices") == 0 && argc == 4) {
 		long count = number(argv[2]), seconds = number(argv[3]);
 		make_devices(count);
