@@ -18,15 +18,19 @@ public struct ProcessStatistics: Equatable, Sendable {
 
     /// This process now; nil if `/proc` cannot be read or parsed.
     public static func current() -> ProcessStatistics? {
-        guard let stat = readFileBytes("/proc/self/stat", limit: 4096),
-              let system = readFileBytes("/proc/stat", limit: 1 << 20),
-              let bootTime = bootTime(fromProcStat: system)
-        else { return nil }
+        guard let host = Self.host, let stat = readFileBytes("/proc/self/stat", limit: 4096) else { return nil }
         var limit = rlimit()
         let maxFDs = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? UInt64(limit.rlim_cur) : 0
-        return parse(stat: stat, bootTime: bootTime, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))),
-                     pageSize: UInt64(sysconf(Int32(_SC_PAGESIZE))), openFDs: openDescriptors(), maxFDs: maxFDs)
+        return parse(stat: stat, bootTime: host.bootTime, ticksPerSecond: host.ticksPerSecond, pageSize: host.pageSize,
+                     openFDs: openDescriptors(), maxFDs: maxFDs)
     }
+
+    /// What does not change while the agent runs, read at the first scrape: `/proc/stat` is
+    /// a line per CPU and more, long on a large host, for the one boot time in it.
+    private static let host: (bootTime: Double, ticksPerSecond: Double, pageSize: UInt64)? = {
+        guard let system = readFileBytes("/proc/stat", limit: 1 << 20), let bootTime = bootTime(fromProcStat: system) else { return nil }
+        return (bootTime, Double(sysconf(Int32(_SC_CLK_TCK))), UInt64(sysconf(Int32(_SC_PAGESIZE))))
+    }()
 
     /// Parses `/proc/PID/stat` (proc(5)). The command name, field 2, may hold spaces and
     /// parentheses: the fields are counted from after its last `)`.
