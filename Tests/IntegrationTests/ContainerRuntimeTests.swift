@@ -1,0 +1,154 @@
+import Foundation
+import NetnsAgent
+import Testing
+
+/// A real container runtime: Debian's dockerd (`docker.io`), started by each test on a socket,
+/// data and state directories of its own, with no bridge and no iptables, and an image
+/// imported from this machine's static busybox (no registry is needed).
+struct DockerDaemon {
+    static let client = "/usr/bin/docker"
+    static let image = "netns-tracer-test/busybox:latest"
+    let socket: String
+    let daemon: Process
+    let log: String
+
+    /// Starts dockerd and imports the test image; a daemon that does not answer within a minute
+    /// fails the test with the end of its log.
+    static func start(sourceLocation: SourceLocation = #_sourceLocation) async throws -> DockerDaemon {
+        let name = "netns-tracer-test-docker"
+        let socket = "/run/\(name).sock"
+        let log = "/run/\(name).log"
+        try? FileManager.default.removeItem(atPath: socket)
+        let daemon = try Host.start(["sh", "-c", "exec dockerd \"$@\" >\"$0\" 2>&1", log,
+                                     "--host", "unix://\(socket)", "--data-root", "/var/lib/\(name)",
+                                     "--exec-root", "/run/\(name)", "--pidfile", "/run/\(name).pid",
+                                     "--iptables=false", "--ip6tables=false", "--bridge=none"])
+        let docker = DockerDaemon(socket: socket, daemon: daemon, log: log)
+        do {
+            try await eventually("dockerd answers on \(socket)", timeout: .seconds(60), sourceLocation: sourceLocation) {
+                guard daemon.isRunning else { return true }
+                return (try? Host.run([client, "-H", "unix://\(socket)", "version"], timeout: .seconds(20)).status) == 0
+            }
+            try #require(daemon.isRunning, "dockerd exited: \(docker.logTail)", sourceLocation: sourceLocation)
+            try docker.importImage(sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("dockerd: \(docker.logTail)", sourceLocation: sourceLocation)
+            await docker.stop()
+            throw error
+        }
+        return docker
+    }
+
+    var logTail: String {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(15).joined(separator: "\n")
+    }
+
+    /// Runs the docker client against this daemon; a failure fails the test with its output.
+    @discardableResult
+    func run(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let (status, output) = try Host.run([Self.client, "-H", "unix://\(socket)"] + arguments, timeout: .seconds(120),
+                                            sourceLocation: sourceLocation)
+        try #require(status == 0, "docker \(arguments.joined(separator: " ")) failed (\(status)): \(output)",
+                     sourceLocation: sourceLocation)
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A root filesystem of one static busybox, imported as `image`.
+    private func importImage(sourceLocation: SourceLocation) throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: Host.uniqueName("netns-rootfs")).path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: "\(root)/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: "\(root)/bin/busybox")
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/bin/sleep", withDestinationPath: "busybox")
+        try Host.must(["sh", "-c", "tar -C \"$0\" -c . | \"$1\" -H \"unix://$2\" import - \"$3\" >/dev/null",
+                       root, Self.client, socket, Self.image], sourceLocation: sourceLocation)
+    }
+
+    /// Starts a container that sleeps, with no network but its own namespace; returns its id
+    /// and the inum of its network namespace.
+    func sleeper(_ options: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws -> (id: String, inum: UInt32) {
+        let id = try run(["run", "-d", "--network", "none"] + options + [Self.image, "/bin/sleep", "300"], sourceLocation: sourceLocation)
+        let pid = try #require(Int32(try run(["inspect", "-f", "{{.State.Pid}}", id], sourceLocation: sourceLocation)),
+                               sourceLocation: sourceLocation)
+        let inum = try #require(Host.netnsInode(pid: pid), sourceLocation: sourceLocation)
+        try #require(inum != Host.ownNetnsInode, "the container has a namespace of its own", sourceLocation: sourceLocation)
+        return (id, inum)
+    }
+
+    /// Runs `body` against a daemon started for it, and stops the daemon however it ends.
+    static func with(sourceLocation: SourceLocation = #_sourceLocation, _ body: (DockerDaemon) async throws -> Void) async throws {
+        let docker = try await start(sourceLocation: sourceLocation)
+        do {
+            try await body(docker)
+        } catch {
+            await docker.stop()
+            throw error
+        }
+        await docker.stop()
+    }
+
+    /// Removes every container, then stops the daemon (SIGTERM; SIGKILL after 30 s).
+    func stop() async {
+        if daemon.isRunning {
+            let containers = (try? Host.run([Self.client, "-H", "unix://\(socket)", "ps", "-aq"], timeout: .seconds(30)).output) ?? ""
+            for id in containers.split(whereSeparator: \.isWhitespace) {
+                _ = try? Host.run([Self.client, "-H", "unix://\(socket)", "rm", "-f", String(id)], timeout: .seconds(60))
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while daemon.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        Host.stop(daemon)
+    }
+}
+
+extension RealKernel {
+/// Attribution with a real container runtime, on this host's cgroup hierarchy.
+@Suite("A real container runtime")
+struct ContainerRuntimeTests {
+    @Test("a docker container's namespace names the runtime and the container's full id, and still does once the container is removed")
+    func dockerContainer() async throws {
+        let agent = try await RunningAgent(arguments: ["--holder-scan-interval", "1"])
+        try await DockerDaemon.with { docker in
+            let (id, inum) = try docker.sleeper()
+            #expect(id.utf8.count == 64, "docker printed the full id: \(id)")
+            try await eventually("the container's namespace \(inum) is listed alive, held by the container's task") {
+                try agent.namespaces().contains { entry in
+                    entry.inum == inum && entry.state == "alive" && entry.holders?.contains { $0.kind == "task" && $0.comm == "sleep" } == true
+                }
+            }
+            let alive = try #require(try agent.namespaces().first { $0.inum == inum && $0.state == "alive" })
+            #expect(alive.creator?.container?.runtime == "docker")
+            #expect(alive.creator?.container?.id == id)
+            #expect(alive.creator?.container?.podUid == nil)
+
+            try docker.run(["rm", "-f", id])
+            try await eventually("the namespace is freed", timeout: .seconds(30)) {
+                try agent.namespaces().contains { $0.cookie == alive.cookie && $0.state == "freed" }
+            }
+            let freed = try #require(try agent.namespaces().first { $0.cookie == alive.cookie })
+            #expect(freed.creator?.container?.runtime == "docker", "the attribution outlives the container")
+            #expect(freed.creator?.container?.id == id)
+        }
+        await agent.stop()
+    }
+
+    @Test("a container in a pod-shaped cgroup (the kubelet's cgroupfs layout) yields the pod UID")
+    func podShapedCgroup() async throws {
+        let agent = try await RunningAgent()
+        try await DockerDaemon.with { docker in
+            let pod = UUID().uuidString.lowercased()
+            let (id, inum) = try docker.sleeper(["--cgroup-parent", "/kubepods/burstable/pod\(pod)"])
+            try await eventually("the container's namespace \(inum) is listed alive") {
+                try agent.namespaces().contains { $0.inum == inum && $0.state == "alive" }
+            }
+            let listed = try #require(try agent.namespaces().first { $0.inum == inum && $0.state == "alive" })
+            #expect(listed.creator?.container?.podUid == pod)
+            #expect(listed.creator?.container?.id == id)
+            #expect(listed.creator?.cgroupPath?.contains("/kubepods/burstable/pod\(pod)/\(id)") == true,
+                    "cgroup path: \(listed.creator?.cgroupPath ?? "none")")
+        }
+        await agent.stop()
+    }
+}
+}
