@@ -5,16 +5,16 @@ import Testing
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
 
-/// A real Prometheus server (Debian's `prometheus` package) on a free loopback port, scraping
-/// `targets` every second as job `netns-tracer` (with `scrapeOptions`, YAML lines added to the
-/// job: a scheme, tls_config, basic_auth), with `ruleFiles` loaded.
+/// A real Prometheus server (Debian's `prometheus` package) on a free loopback port, run with
+/// `configuration` (the YAML document as a dictionary: JSON is YAML) and, if asked, its
+/// remote-write receiver (`/api/v1/write`).
 final class PrometheusServer {
     let process = Process()
     let port: Int
     let directory: URL
     private let log: URL
 
-    init(targets: [String], ruleFiles: [String] = [], scrapeOptions: [String] = [],
+    init(configuration: [String: Any], remoteWriteReceiver: Bool = false,
          sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let binary = "/usr/bin/prometheus"
         try #require(FileManager.default.isExecutableFile(atPath: binary),
@@ -22,24 +22,15 @@ final class PrometheusServer {
         port = try freeLoopbackPort()
         directory = FileManager.default.temporaryDirectory.appending(path: "netns-prometheus-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let configuration = """
-            global:
-              scrape_interval: 1s
-              evaluation_interval: 1s
-            rule_files: [\(ruleFiles.map { "'\($0)'" }.joined(separator: ", "))]
-            scrape_configs:
-              - job_name: netns-tracer
-            \(scrapeOptions.map { "    \($0)\n" }.joined())    static_configs:
-                  - targets: [\(targets.map { "'\($0)'" }.joined(separator: ", "))]
-            """
-        try configuration.write(to: directory.appending(path: "prometheus.yml"), atomically: true, encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: configuration, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            .write(to: directory.appending(path: "prometheus.yml"))
         log = directory.appending(path: "prometheus.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
             "--config.file=\(directory.path)/prometheus.yml", "--storage.tsdb.path=\(directory.path)/data",
             "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
-        ]
+        ] + (remoteWriteReceiver ? ["--web.enable-remote-write-receiver"] : [])
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
@@ -50,6 +41,18 @@ final class PrometheusServer {
         }
         try #require(process.isRunning, "Prometheus exited: \(logText)", sourceLocation: sourceLocation)
     }
+
+    /// Scrapes `targets` every second as job `netns-tracer` (with `scrapeOptions` added to the
+    /// job: a scheme, tls_config, basic_auth), with `ruleFiles` evaluated every second.
+    convenience init(targets: [String], ruleFiles: [String] = [], scrapeOptions: [String: Any] = [:],
+                     sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let job = scrapeOptions.merging(["job_name": "netns-tracer", "static_configs": [["targets": targets]]]) { $1 }
+        try await self.init(configuration: [
+            "global": Self.everySecond, "rule_files": ruleFiles, "scrape_configs": [job],
+        ], sourceLocation: sourceLocation)
+    }
+
+    static let everySecond = ["scrape_interval": "1s", "evaluation_interval": "1s"]
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
@@ -100,31 +103,44 @@ final class PrometheusServer {
     }
 }
 
+/// A YAML file of the repository as JSON values (python3-yaml, which scripts/setup installs).
+func yamlDocument(_ file: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> Any {
+    let json = try Host.run(["/usr/bin/python3", "-c",
+        "import sys, json, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", file.path])
+    try #require(json.status == 0, "cannot read \(file.path) (scripts/setup installs python3-yaml): \(json.output)",
+                 sourceLocation: sourceLocation)
+    return try JSONSerialization.jsonObject(with: Data(json.output.utf8))
+}
+
 struct PrometheusError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
 }
 
-/// Every PromQL expression an operator's tools evaluate: the dashboard's panel targets (with
-/// Grafana's variables replaced by what they stand for) and the alert rules' `expr`.
+/// Every PromQL expression an operator's tools evaluate: the dashboards' panel targets (with
+/// Grafana's variables replaced by what they stand for) and the rules' `expr`.
 enum OperatorExpressions {
     static var dashboardPath: URL { repositoryRoot.appending(path: "dashboards/netns-tracer.json") }
     static var rulesPath: URL { repositoryRoot.appending(path: "deploy/prometheus/netns-tracer.rules.yml") }
+    static var fleetDashboardPath: URL { repositoryRoot.appending(path: "dashboards/netns-tracer-fleet.json") }
+    static var fleetRulesPath: URL { repositoryRoot.appending(path: "deploy/prometheus/netns-tracer.fleet.rules.yml") }
+    static var fleetConfigurationPath: URL { repositoryRoot.appending(path: "deploy/prometheus/fleet.yml") }
 
     static let grafanaVariables = [
         ("${instance}", ".*"), ("$instance", ".*"), ("$__rate_interval", "1m"), ("${__rate_interval}", "1m"),
         ("$__interval", "1m"), ("${__interval}", "1m"), ("$__range", "5m"), ("${__range}", "5m"),
     ]
 
-    /// (where, expression) for every dashboard target.
-    static func dashboard() throws -> [(String, String)] {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dashboardPath))
+    /// (where, expression) for every target of a dashboard, with `variables` (name, value)
+    /// substituted before Grafana's own.
+    static func dashboard(_ path: URL = dashboardPath, variables: [(String, String)] = []) throws -> [(String, String)] {
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: path))
         var found: [(String, String)] = []
         func walk(_ value: Any, title: String) {
             if let object = value as? [String: Any] {
                 let title = object["title"] as? String ?? title
                 if var expression = object["expr"] as? String {
-                    for (variable, value) in grafanaVariables {
+                    for (variable, value) in variables + grafanaVariables {
                         expression = expression.replacingOccurrences(of: variable, with: value)
                     }
                     found.append(("dashboard panel '\(title)'", expression))
@@ -138,24 +154,34 @@ enum OperatorExpressions {
         return found
     }
 
+    /// The rules of a rule file, as its groups list them.
+    static func ruleDefinitions(_ path: URL = rulesPath) throws -> [[String: Any]] {
+        let document = try yamlDocument(path) as? [String: Any]
+        return (document?["groups"] as? [[String: Any]] ?? []).flatMap { $0["rules"] as? [[String: Any]] ?? [] }
+    }
+
     /// (where, expression) for every alert and recording rule.
-    static func rules() throws -> [(String, String)] {
-        let json = try Host.run(["/usr/bin/python3", "-c",
-            "import sys, json, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", rulesPath.path])
-        try #require(json.status == 0, "cannot read \(rulesPath.path) (scripts/setup installs python3-yaml): \(json.output)")
-        let document = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
-        var found: [(String, String)] = []
-        for group in document?["groups"] as? [[String: Any]] ?? [] {
-            for rule in group["rules"] as? [[String: Any]] ?? [] {
-                let name = rule["alert"] as? String ?? rule["record"] as? String ?? "?"
-                if let expression = rule["expr"] as? String { found.append(("rule \(name)", expression)) }
-            }
+    static func rules(_ path: URL = rulesPath) throws -> [(String, String)] {
+        try ruleDefinitions(path).compactMap { rule in
+            let name = rule["alert"] as? String ?? rule["record"] as? String ?? "?"
+            return (rule["expr"] as? String).map { ("rule \(name)", $0) }
         }
-        return found
+    }
+
+    /// The series names recorded by a rule file.
+    static func recordedNames(_ path: URL) throws -> Set<String> {
+        Set(try ruleDefinitions(path).compactMap { $0["record"] as? String })
     }
 
     /// The `netns_*` metric names an expression refers to.
     static func metricNames(in expression: String) -> Set<String> {
         Set(expression.matches(of: /netns_[a-zA-Z0-9_:]*/).map { String($0.output) })
+    }
+
+    /// The names an expression refers to that are about namespaces: the agent's own
+    /// (`netns_alive`) and recorded ones (`node:netns_alive:sum`), outside quoted strings.
+    static func seriesNames(in expression: String) -> Set<String> {
+        let unquoted = expression.replacing(/"[^"]*"/, with: "\"\"")
+        return Set(unquoted.matches(of: /[a-zA-Z_:][a-zA-Z0-9_:]*/).map { String($0.output) }.filter { $0.contains("netns_") })
     }
 }

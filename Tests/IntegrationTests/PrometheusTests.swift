@@ -90,39 +90,54 @@ struct PrometheusTests {
         await agent.stop()
     }
 
-    @Test("promtool check rules and promtool test rules pass on the alert rules")
-    func promtoolRules() throws {
+    @Test("promtool check rules and promtool test rules pass on the alert rules and the fleet rules",
+          arguments: ["netns-tracer", "netns-tracer.fleet"])
+    func promtoolRules(file: String) throws {
         let directory = OperatorExpressions.rulesPath.deletingLastPathComponent().path
-        let check = try Host.run(["sh", "-c", "cd '\(directory)' && promtool check rules netns-tracer.rules.yml"])
+        let check = try Host.run(["sh", "-c", "cd '\(directory)' && promtool check rules \(file).rules.yml"])
         #expect(check.status == 0 && check.output.contains("SUCCESS") && !check.output.contains("WARNING"), "\(check.output)")
-        let test = try Host.run(["sh", "-c", "cd '\(directory)' && promtool test rules netns-tracer.rules.test.yml"])
+        let test = try Host.run(["sh", "-c", "cd '\(directory)' && promtool test rules \(file).rules.test.yml"])
         #expect(test.status == 0 && test.output.contains("SUCCESS"), "\(test.output)")
+    }
+
+    /// A dashboard Grafana imports as is: no import-time inputs, a datasource variable and
+    /// `variable`, on which every target filters; unique panel ids; a panel about each topic.
+    static func checkDashboard(_ path: URL, uid: String, variable: String, minimumPanels: Int, topics: [String],
+                               sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let dashboard = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: path)) as? [String: Any],
+                                     sourceLocation: sourceLocation)
+        #expect(dashboard["uid"] as? String == uid, sourceLocation: sourceLocation)
+        #expect(dashboard["__inputs"] == nil, "no import-time inputs: the datasource is a variable", sourceLocation: sourceLocation)
+        let variables = (dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]] ?? []
+        #expect(variables.contains { $0["name"] as? String == "datasource" && $0["type"] as? String == "datasource" && $0["query"] as? String == "prometheus" },
+                sourceLocation: sourceLocation)
+        #expect(variables.contains { $0["name"] as? String == variable && ($0["query"] as? String)?.contains(variable) == true },
+                sourceLocation: sourceLocation)
+        let panels = (dashboard["panels"] as? [[String: Any]] ?? []).filter { $0["type"] as? String != "row" }
+        #expect(panels.count >= minimumPanels, sourceLocation: sourceLocation)
+        #expect(Set(panels.compactMap { $0["id"] as? Int }).count == panels.count, "panel ids are unique", sourceLocation: sourceLocation)
+        for panel in panels {
+            let title = panel["title"] as? String ?? "?"
+            #expect((panel["datasource"] as? [String: String])?["uid"] == "${datasource}", "panel '\(title)' uses the datasource variable",
+                    sourceLocation: sourceLocation)
+            for target in panel["targets"] as? [[String: Any]] ?? [] {
+                let expression = target["expr"] as? String ?? ""
+                #expect((target["datasource"] as? [String: String])?["uid"] == "${datasource}", "a target of '\(title)'",
+                        sourceLocation: sourceLocation)
+                #expect(expression.contains("\(variable)=~\"$\(variable)\""), "'\(title)' filters on the \(variable) variable: \(expression)",
+                        sourceLocation: sourceLocation)
+            }
+        }
+        let titles = panels.compactMap { ($0["title"] as? String)?.lowercased() }.joined(separator: "|")
+        for topic in topics {
+            #expect(titles.contains(topic), "a panel about \(topic)", sourceLocation: sourceLocation)
+        }
     }
 
     @Test("the dashboard imports as is: a datasource variable, an instance variable, every target on both")
     func dashboardShape() throws {
-        let dashboard = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: OperatorExpressions.dashboardPath)) as? [String: Any])
-        #expect(dashboard["uid"] as? String == "netns-tracer")
-        #expect(dashboard["__inputs"] == nil, "no import-time inputs: the datasource is a variable")
-        let variables = (dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]] ?? []
-        #expect(variables.contains { $0["name"] as? String == "datasource" && $0["type"] as? String == "datasource" && $0["query"] as? String == "prometheus" })
-        #expect(variables.contains { $0["name"] as? String == "instance" && ($0["query"] as? String)?.contains("instance") == true })
-        let panels = (dashboard["panels"] as? [[String: Any]] ?? []).filter { $0["type"] as? String != "row" }
-        #expect(panels.count >= 15)
-        #expect(Set(panels.compactMap { $0["id"] as? Int }).count == panels.count, "panel ids are unique")
-        for panel in panels {
-            let title = panel["title"] as? String ?? "?"
-            #expect((panel["datasource"] as? [String: String])?["uid"] == "${datasource}", "panel '\(title)' uses the datasource variable")
-            for target in panel["targets"] as? [[String: Any]] ?? [] {
-                let expression = target["expr"] as? String ?? ""
-                #expect((target["datasource"] as? [String: String])?["uid"] == "${datasource}", "a target of '\(title)'")
-                #expect(expression.contains("instance=~\"$instance\""), "'\(title)' filters on the instance variable: \(expression)")
-            }
-        }
-        let titles = panels.compactMap { ($0["title"] as? String)?.lowercased() }.joined(separator: "|")
-        for topic in ["alive", "dying", "lifetime", "cleanup", "failure", "leak", "lost", "event"] {
-            #expect(titles.contains(topic), "a panel about \(topic)")
-        }
+        try Self.checkDashboard(OperatorExpressions.dashboardPath, uid: "netns-tracer", variable: "instance", minimumPanels: 15,
+                                topics: ["alive", "dying", "lifetime", "cleanup", "failure", "leak", "lost", "event"])
     }
 
     @Test("the live /metrics passes promtool check metrics, with a leak's info series in it")
@@ -238,9 +253,9 @@ struct PrometheusTests {
                 "no plain HTTP on a TLS port")
 
         let prometheus = try await PrometheusServer(targets: ["127.0.0.1:\(port)"], scrapeOptions: [
-            "scheme: https",
-            "tls_config: {ca_file: '\(path("server.crt"))'}",
-            "basic_auth: {username: prometheus, password: 'scrape me'}",
+            "scheme": "https",
+            "tls_config": ["ca_file": path("server.crt")],
+            "basic_auth": ["username": "prometheus", "password": "scrape me"],
         ])
         try await eventually("Prometheus scrapes the agent over TLS with the password", timeout: .seconds(20)) {
             try prometheus.value("up{job=\"netns-tracer\"}") == 1
