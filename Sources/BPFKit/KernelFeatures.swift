@@ -11,6 +11,17 @@ public enum KernelFeatures {
         libbpf_probe_bpf_helper(programType, helper, nil) > 0
     }
 
+    /// Whether the `bpf()` system call itself is refused to this process (EPERM): it creates
+    /// and closes a one-entry array map, which CAP_BPF allows on every kernel that has it.
+    public static func bpfSystemCallRefused() -> Bool {
+        let descriptor = bpf_map_create(BPF_MAP_TYPE_ARRAY, nil, 4, 4, 1, nil)
+        guard descriptor < 0 else {
+            close(descriptor)
+            return false
+        }
+        return -descriptor == EPERM
+    }
+
     /// How many arguments the kernel function `name` takes, as the kernel's BTF describes it;
     /// nil if the BTF cannot be read or does not list the function (inlined, or renamed).
     public static func argumentCount(ofFunction name: String) -> Int? {

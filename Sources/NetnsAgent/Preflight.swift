@@ -1,9 +1,11 @@
+import BPFKit
 import Glibc
 
 /// Why the agent cannot start, in one sentence a user can act on.
 public enum AgentStartError: Error, CustomStringConvertible {
     case notPrivileged
     case noBTF(path: String)
+    case seccompRefusesBPF
     case listen(address: String, reason: String)
     case noProbeSet(NoProbeSetError)
     case discovery(String)
@@ -16,6 +18,8 @@ public enum AgentStartError: Error, CustomStringConvertible {
             "netns-tracer needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_PTRACE to see mounts in other mount namespaces) to load BPF programs; run it with sudo"
         case .noBTF(let path):
             "this kernel exposes no BTF type information (\(path) is missing); netns-tracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+        case .seccompRefusesBPF:
+            "the bpf() system call is refused although netns-tracer holds the capabilities for it: a seccomp filter is in force (Seccomp: 2 in /proc/self/status), such as a container runtime's default profile that allows bpf() and perf_event_open() only with CAP_SYS_ADMIN (containerd before 1.7, cri-o before 1.26); run the container with an Unconfined seccomp profile, or one that allows both system calls to CAP_BPF and CAP_PERFMON holders"
         case .listen(let address, let reason):
             "cannot listen on \(address): \(reason)"
         case .noProbeSet(let error):
@@ -56,6 +60,9 @@ public enum Preflight {
         } ?? (geteuid() == 0)
         guard privileged else { throw .notPrivileged }
         guard access(btfPath, R_OK) == 0 else { throw .noBTF(path: btfPath) }
+        if let status = readSmallFile(statusPath), seccompFiltered(status: status), KernelFeatures.bpfSystemCallRefused() {
+            throw .seccompRefusesBPF
+        }
     }
 
     /// Mounts tracefs where libbpf looks for tracepoints, if nothing is mounted there.
@@ -70,6 +77,11 @@ public enum Preflight {
     public static func capabilityNames(_ mask: UInt64) -> [String] {
         let names = [10: "CAP_NET_BIND_SERVICE", 19: "CAP_SYS_PTRACE", 21: "CAP_SYS_ADMIN", 38: "CAP_PERFMON", 39: "CAP_BPF"]
         return (0..<64).filter { mask & (1 << UInt64($0)) != 0 }.map { names[$0] ?? "cap_\($0)" }
+    }
+
+    /// Whether a seccomp filter applies to this process (`Seccomp: 2` in /proc/self/status).
+    static func seccompFiltered(status: String) -> Bool {
+        status.split(separator: "\n").contains { $0.hasPrefix("Seccomp:") && $0.dropFirst("Seccomp:".count).trimmingPrefix(while: \.isWhitespace) == "2" }
     }
 
     /// The set of effective capability numbers, from `CapEff` in /proc/self/status.

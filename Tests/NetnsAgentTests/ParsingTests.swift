@@ -98,4 +98,11 @@ struct ParsingTests {
         #expect(Preflight.effectiveCapabilities(fromStatus: "Name:\ttest\nCapEff:\t0000008000200001\n") == [0, 21, 39])
         #expect(Preflight.effectiveCapabilities(fromStatus: "Name:\ttest\n") == nil)
     }
+
+    @Test("a seccomp filter is read from the status text: mode 2 only")
+    func seccomp() {
+        #expect(Preflight.seccompFiltered(status: "Name:\ttest\nSeccomp:\t2\nSeccomp_filters:\t1\n"))
+        #expect(!Preflight.seccompFiltered(status: "Name:\ttest\nSeccomp:\t0\nSeccomp_filters:\t0\n"))
+        #expect(!Preflight.seccompFiltered(status: "Name:\ttest\n"))
+    }
 }
