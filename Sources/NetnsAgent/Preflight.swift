@@ -53,14 +53,15 @@ public enum Preflight {
     /// read other mount namespaces (`/proc/PID/ns/mnt`, `/proc/PID/root`), and CAP_SYS_ADMIN
     /// lets `ensureTracefs` mount tracefs where nothing has; both are optional.
     public static func check(btfPath: String = "/sys/kernel/btf/vmlinux", statusPath: String = "/proc/self/status") throws(AgentStartError) {
-        let capabilities = readSmallFile(statusPath).flatMap(effectiveCapabilities(fromStatus:))
+        let status = readSmallFile(statusPath)
+        let capabilities = status.flatMap(effectiveCapabilities(fromStatus:))
         // CAP_SYS_ADMIN still implies the other two, as it did before they existed (5.8).
         let privileged = capabilities.map { caps in
             caps.contains(capSysAdmin) || (caps.contains(capBPF) && caps.contains(capPerfmon))
         } ?? (geteuid() == 0)
         guard privileged else { throw .notPrivileged }
         guard access(btfPath, R_OK) == 0 else { throw .noBTF(path: btfPath) }
-        if let status = readSmallFile(statusPath), seccompFiltered(status: status), KernelFeatures.bpfSystemCallRefused() {
+        if let status, seccompFiltered(status: status), KernelFeatures.bpfSystemCallRefused() {
             throw .seccompRefusesBPF
         }
     }
@@ -81,14 +82,18 @@ public enum Preflight {
 
     /// Whether a seccomp filter applies to this process (`Seccomp: 2` in /proc/self/status).
     static func seccompFiltered(status: String) -> Bool {
-        status.split(separator: "\n").contains { $0.hasPrefix("Seccomp:") && $0.dropFirst("Seccomp:".count).trimmingPrefix(while: \.isWhitespace) == "2" }
+        statusField("Seccomp", in: status) == "2"
     }
 
     /// The set of effective capability numbers, from `CapEff` in /proc/self/status.
     static func effectiveCapabilities(fromStatus status: String) -> Set<Int>? {
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingPrefix(while: \.isWhitespace), radix: 16)
-        else { return nil }
+        guard let field = statusField("CapEff", in: status), let mask = UInt64(field, radix: 16) else { return nil }
         return Set((0..<64).filter { mask & (1 << UInt64($0)) != 0 })
+    }
+
+    /// The value of `name:` in a /proc/PID/status text, without the whitespace before it.
+    static func statusField(_ name: String, in status: String) -> Substring? {
+        status.split(separator: "\n").first { $0.hasPrefix("\(name):") }
+            .map { $0.dropFirst(name.count + 1).trimmingPrefix(while: \.isWhitespace) }
     }
 }
