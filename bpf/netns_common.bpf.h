@@ -95,16 +95,7 @@ static __always_inline void walk_finished(const struct list_walk *walk)
 /* Whether memory on the namespace list is a struct net (the list's head is not). */
 static __always_inline bool is_net(struct net *net)
 {
-	struct ns_common *ns = &net->ns;
-	int type = 0;
-	if (bpf_core_field_exists(ns->ns_type)) {
-		bpf_core_read(&type, sizeof(type), &ns->ns_type);
-	} else {
-		const struct proc_ns_operations *ops = BPF_CORE_READ(ns, ops);
-		if (bpf_core_read(&type, sizeof(type), &ops->type) != 0)
-			return false;
-	}
-	return type == CLONE_NEWNET && read_cookie(net) != 0;
+	return is_net_type(net) && read_cookie(net) != 0;
 }
 
 struct release_walk {
@@ -272,7 +263,7 @@ static __always_inline bool refresh_listed(struct net *net)
 		struct net_reading r = read_net(net);
 		if (r.cookie == t->cookie) {
 			bool gone = is_gone(&r, t);   /* then scan_one forgets it (or fails to: then the */
-			scan_one(key, t, &r, SCAN_REFRESH);   /* count is off, and the map is scanned) */
+			scan_one(key, t, &r, SCAN_REFRESH, gone);   /* count is off, and the map is scanned) */
 			return !gone;
 		}
 	}
@@ -502,7 +493,7 @@ int scan_tracked_elem(struct bpf_iter__bpf_map_elem *ctx)
 		return 0;
 	__u64 address = *key;
 	struct net_reading r = read_net((struct net *)address);
-	scan_one(address, t, &r, SCAN_REFRESH);
+	scan_one(address, t, &r, SCAN_REFRESH, is_gone_unlisted((struct net *)address, &r, t));
 	return 0;
 }
 
@@ -526,7 +517,7 @@ int scan_dying_elem(struct bpf_iter__bpf_map_elem *ctx)
 		return 0;
 	}
 	struct net_reading r = read_net((struct net *)address);
-	if (is_gone(&r, t))
+	if (is_gone_unlisted((struct net *)address, &r, t))
 		report_gone(address, t, NETNS_SRC_REFRESH);
 	return 0;
 }

@@ -679,6 +679,10 @@ static __always_inline __u32 scan_source(const struct scan_ctx *ctx)
 static __always_inline bool report_gone(__u64 key, struct tracked_net *t, __u32 source)
 {
 	struct net_reading last = { .cookie = t->cookie, .inum = t->inum, .active = 0, .passive = 0 };
+	/* Judged once, while the memory still read as freed: it may hold something else by the
+	 * next scan ("GET " of an HTTP request was seen where the passive count was), and only
+	 * the events are retried. */
+	t->gone = 1;
 	if (!report_found(t, source))
 		return false;
 	if (t->state == TRACKED_ALIVE) {
@@ -692,26 +696,67 @@ static __always_inline bool report_gone(__u64 key, struct tracked_net *t, __u32 
 	return true;
 }
 
+/* Whether memory holds a network namespace by its type: another namespace's, or memory
+ * reused since, reads as another type or not at all. */
+static __always_inline bool is_net_type(struct net *net)
+{
+	struct ns_common *ns = &net->ns;
+	int type = 0;
+	if (bpf_core_field_exists(ns->ns_type)) {
+		if (bpf_core_read(&type, sizeof(type), &ns->ns_type) != 0)
+			return false;
+	} else {
+		const struct proc_ns_operations *ops = BPF_CORE_READ(ns, ops);
+		if (bpf_core_read(&type, sizeof(type), &ops->type) != 0)
+			return false;
+	}
+	return type == CLONE_NEWNET;
+}
+
+/* More passive references than any namespace holds: a reading this high is of memory that
+ * was a namespace's and has been reused since it was freed. */
+#define PASSIVE_REFS_PLAUSIBLE_MAX (1 << 24)
+
+/*
+ * Whether the followed namespace `t`, read as `r`, is gone: judged so already (its last
+ * events not all sent yet), or its memory is released (passive count zero), unreadable, or
+ * holds something else. A freed namespace's memory is soon reused, and not always by another
+ * namespace (which the identity tells apart): a buffer may overwrite the passive count and
+ * leave the identity as it was. So the reading must also look like this namespace still:
+ * same inum, a plausible passive count, and no active reference once released (the active
+ * count never rises from zero).
+ */
 static __always_inline bool is_gone(const struct net_reading *r, const struct tracked_net *t)
 {
-	return !r->readable || r->cookie != t->cookie || r->passive == 0;
+	return t->gone || !r->readable || r->cookie != t->cookie || r->inum != t->inum ||
+	       r->passive == 0 || r->passive > PASSIVE_REFS_PLAUSIBLE_MAX ||
+	       (t->state != TRACKED_ALIVE && r->active != 0);
+}
+
+/* is_gone for a namespace off the kernel's list, at `net`: its memory must still be a
+ * network namespace's too (one on the list is, and is not read again). */
+static __always_inline bool is_gone_unlisted(struct net *net, const struct net_reading *r, const struct tracked_net *t)
+{
+	return is_gone(r, t) || !is_net_type(net);
 }
 
 /*
  * One followed namespace read as `r`, at a refresh or (tracepoint set) a batch start: reports
- * its release when its active count reads zero, its free when its memory is gone, and on a
- * refresh any change of its refcounts. State changes only once the event is sent.
+ * its free when its memory is `gone` (is_gone, or is_gone_unlisted off the list), its release
+ * when its active count reads zero, and on a refresh any change of its refcounts. State
+ * changes only once the event is sent.
  */
-static __always_inline void scan_one(__u64 key, struct tracked_net *t, const struct net_reading *r, __u32 purpose)
+static __always_inline void scan_one(__u64 key, struct tracked_net *t, const struct net_reading *r, __u32 purpose,
+				     bool gone)
 {
 	__u32 source = purpose == SCAN_BATCH_START ? NETNS_SRC_CLEANUP_START : NETNS_SRC_REFRESH;
 
-	if (!report_found(t, source))
-		return;                           /* its creation first, at the next scan */
-	if (is_gone(r, t)) {
+	if (gone) {
 		report_gone(key, t, source);
 		return;
 	}
+	if (!report_found(t, source))
+		return;                           /* its creation first, at the next scan */
 	if (t->state == TRACKED_ALIVE && r->active == 0 && !mark_released(key, t, r, source))
 		return;
 	if (purpose == SCAN_REFRESH && (r->active != t->active || r->passive != t->passive)) {
@@ -725,7 +770,7 @@ static __always_inline void scan_one(__u64 key, struct tracked_net *t, const str
 static long scan_tracked_one(struct bpf_map *map, __u64 *key, struct tracked_net *t, struct scan_ctx *ctx)
 {
 	struct net_reading r = read_net((struct net *)*key);
-	scan_one(*key, t, &r, ctx->purpose);
+	scan_one(*key, t, &r, ctx->purpose, is_gone_unlisted((struct net *)*key, &r, t));
 	return 0;
 }
 
@@ -742,7 +787,7 @@ static __always_inline void end_dying_one(__u64 key)
 		return;
 	}
 	struct net_reading r = read_net((struct net *)key);
-	if (is_gone(&r, t)) {
+	if (is_gone_unlisted((struct net *)key, &r, t)) {
 		report_gone(key, t, NETNS_SRC_CLEANUP_END);
 		return;
 	}
@@ -769,7 +814,7 @@ static long scan_dying_one(struct bpf_map *map, __u64 *key, __u32 *batch, struct
 		return 0;
 	}
 	struct net_reading r = read_net((struct net *)*key);
-	if (is_gone(&r, t)) {
+	if (is_gone_unlisted((struct net *)*key, &r, t)) {
 		report_gone(*key, t, scan_source(ctx));
 		return 0;
 	}

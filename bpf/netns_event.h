@@ -138,6 +138,7 @@ struct netns_tracked {
 	__s32 passive;
 	__u32 reported;   /* 1 once its CREATED or DISCOVERED event was sent (scans retry it) */
 	__u32 seen;       /* 1 once a creation hook reported it (it names the creator) */
+	__u32 gone;       /* 1 once its memory was seen freed: only its last events remain to send */
 	__u64 created_after_ns;   /* as in its CREATED event */
 };
 
