@@ -9,29 +9,51 @@ enum Host {
     static func run(_ arguments: [String], timeout: Duration = .seconds(120),
                     sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, output: String) {
         // Output goes to a file, not a pipe: a pipe would block a chatty command once full,
-        // and reading it to the end would wait past any deadline.
+        // and reading it to the end would wait past any deadline (a daemon it starts, such
+        // as podman's conmon, may hold it open for good).
         let output = FileManager.default.temporaryDirectory.appending(path: "netns-host-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        defer { try? handle.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let pid = try spawn(arguments, output: output.path)
+        // Reaped here, not by Foundation's Process: its monitor was seen to miss the exit of
+        // a `podman run -d` (a zombie for good), and then neither `isRunning` nor
+        // `waitUntilExit` ever changed, so no deadline held.
         let deadline = ContinuousClock.now + timeout * timeScale
-        while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
-        let timedOut = process.isRunning
-        if timedOut { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        if timedOut {
-            Issue.record("\(arguments.joined(separator: " ")) did not finish within \(timeout): killed", sourceLocation: sourceLocation)
+        var status: Int32 = 0
+        var reaped = waitpid(pid, &status, WNOHANG) == pid
+        while !reaped, ContinuousClock.now < deadline {
+            usleep(5_000)
+            reaped = waitpid(pid, &status, WNOHANG) == pid
+        }
+        if !reaped {
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            Issue.record("\(arguments.joined(separator: " ")) did not finish within \(timeout): killed; its output: \(text.suffix(2000))",
+                         sourceLocation: sourceLocation)
             throw TimedOut()
         }
-        return (process.terminationStatus, text)
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        // The exit status, or 128 + the signal that ended it (as a shell reports it).
+        let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exitStatus, text)
+    }
+
+    /// Starts `arguments` through env(1), as Foundation's Process did here (a command not found
+    /// exits 127), with stdin from /dev/null and stdout and stderr appended to `output`.
+    private static func spawn(_ arguments: [String], output: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND, 0)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = (["env"] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let error = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+        guard error == 0 else { throw POSIXError(POSIXErrorCode(rawValue: error) ?? .EIO) }
+        return pid
     }
 
     /// Runs a command that must succeed.
