@@ -40,7 +40,8 @@ enum Host {
     }
 
     /// Starts `arguments` through env(1), as Foundation's Process did here (a command not found
-    /// exits 127), with stdin from /dev/null and stdout and stderr appended to `output`.
+    /// exits 127), with stdin from /dev/null, stdout and stderr appended to `output`, and no
+    /// other descriptor.
     private static func spawn(_ arguments: [String], output: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -48,6 +49,10 @@ enum Host {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND, 0)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the test process's: a workload that sets its own descriptor limit
+        // (`netns-patterns burst`) counts on having only these three.
+        let closing = closeFrom(&actions, 3)
+        guard closing == 0 else { throw POSIXError(POSIXErrorCode(rawValue: closing) ?? .EIO) }
         let argv = (["env"] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
@@ -131,3 +136,8 @@ enum Host {
     /// The inum of the namespace the tests run in (the host's).
     static var ownNetnsInode: UInt32? { netnsInode(pid: getpid()) }
 }
+
+/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34): the child closes every descriptor
+/// from the given one up. Swift's Glibc module does not declare it.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func closeFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowest: Int32) -> Int32
