@@ -47,8 +47,17 @@ struct LifecycleTests {
         #expect(listed.refs?.active ?? 0 >= 1)
         #expect(try agent.metrics()["netns_alive"] == before["netns_alive"]! + 1)
 
-        // A second task joins: the periodic refresh sees one more active reference.
-        let activeBefore = listed.refs?.active ?? 0
+        // A second task joins: the periodic refresh sees one more active reference. The count
+        // it is compared with is a steady one, the same over two refreshes: a reading taken
+        // while something held the namespace for a moment (this test's own look at
+        // /proc/PID/ns/net, say) would hide the joiner's reference (failed once so in CI).
+        var activeBefore: Int32 = 0
+        try await eventually("the holder's active count is steady") {
+            let first = try agent.namespaces().first { $0.inum == inum }?.refs?.active
+            usleep(1_100_000)   // two refreshes at the tests' 0.5 s
+            activeBefore = try agent.namespaces().first { $0.inum == inum }?.refs?.active ?? 0
+            return first == activeBefore && activeBefore >= 1
+        }
         let joiner = try Host.start(["nsenter", "--net=/proc/\(holder.processIdentifier)/ns/net", "sleep", "120"])
         defer { Host.stop(joiner) }
         try await eventually("the refresh reports the joiner's reference", timeout: .seconds(10)) {
