@@ -443,26 +443,30 @@ static __always_inline bool report_found(struct tracked_net *t, __u32 source)
 	return true;
 }
 
-#define ENOENT 2
+#define ENOMEM 12
 #define EEXIST 17
+#define E2BIG 7
+
+/* Counts a failed store into `tracked`: the map full (a preallocated hash says E2BIG, one
+ * allocating says ENOMEM), or anything else (a map busy on this CPU, EBUSY since 5.11 and in
+ * 5.10's stable updates), which a larger map would not cure. */
+static __always_inline void count_store_failure(long err)
+{
+	count(err == -E2BIG || err == -ENOMEM ? NETNS_STAT_TRACKED_FULL : NETNS_STAT_TRACKED_FAILED);
+}
 
 /*
- * Stores `t` at `key`, replacing the entry there if `replacing`, and keeps `tracked_entries`
- * exact even when another CPU adds or removes the same key meanwhile. False if the map is full.
+ * Stores `t` at `key`, and keeps `tracked_entries` exact even when another CPU adds or removes
+ * the same key meanwhile. Returns 0, or the map's error.
  */
-static __always_inline bool store_tracked(__u64 key, struct tracked_net *t, bool replacing)
+static __always_inline long store_tracked(__u64 key, struct tracked_net *t)
 {
-	long err = -ENOENT;
-	if (replacing)
+	long err = bpf_map_update_elem(&tracked, &key, t, BPF_NOEXIST);
+	if (err == 0)
+		add_atomic(&tracked_entries, 1);
+	else if (err == -EEXIST)   /* stored by another CPU meanwhile, or an entry not deleted */
 		err = bpf_map_update_elem(&tracked, &key, t, BPF_EXIST);
-	if (err == -ENOENT) {
-		err = bpf_map_update_elem(&tracked, &key, t, BPF_NOEXIST);
-		if (err == 0)
-			add_atomic(&tracked_entries, 1);
-		else if (err == -EEXIST)
-			err = bpf_map_update_elem(&tracked, &key, t, BPF_EXIST);
-	}
-	return err == 0;
+	return err;
 }
 
 /*
@@ -517,14 +521,23 @@ static __always_inline void track_reading(__u64 key, struct tracked_net *known, 
 				emit(NETNS_EV_RELEASED, source, &gone, 0);
 			emit(NETNS_EV_FREED, source, &gone, 0);
 		}
+		/* Its entry goes now, whether or not the new one can be stored: left behind, it
+		 * would be reported gone (or counted unreported) again by every later look at this
+		 * address, and it would hide its free from the agent's reconciliation. Should even
+		 * the delete fail, its entry says it is gone and reported: a scan then only repeats
+		 * its free, which the agent takes once. */
+		known->reported = 1;
+		known->gone = 1;
+		forget(key);
 	}
 	/* Followed first: a namespace that cannot be followed is counted, not reported (its end
 	 * would never be seen, and it would stay alive in the agent's eyes forever). */
 	struct tracked_net t = { .cookie = r.cookie, .inum = r.inum, .state = TRACKED_ALIVE,
 				 .active = r.active, .passive = r.passive, .reported = 1, .seen = creation,
 				 .created_after_ns = creation ? bpf_ktime_get_ns() : list_walk_epoch };
-	if (!store_tracked(key, &t, known != NULL)) {
-		count(NETNS_STAT_TRACKED_FULL);
+	long err = store_tracked(key, &t);
+	if (err != 0) {
+		count_store_failure(err);
 		return;
 	}
 	/* If the ring buffer is full, the scans report it later (without its creator), before

@@ -150,7 +150,8 @@ enum netns_stat {
 	NETNS_STAT_READ_FAILED = 3,    /* a kernel read failed (reported as unknown) */
 	NETNS_STAT_DYING_FULL = 4,     /* a released namespace could not join the dying set */
 	NETNS_STAT_UNREPORTED = 5,     /* a namespace lived and died unreported: ring buffer full */
-	NETNS_STAT_MAX = 6,
+	NETNS_STAT_TRACKED_FAILED = 6, /* a namespace could not be tracked: another map error */
+	NETNS_STAT_MAX = 7,
 };
 
 #endif /* NETNS_EVENT_H */

@@ -328,10 +328,8 @@ public final class Agent: Service {
     /// side reports them at its next scan.) Returns false if it could not be done now, or
     /// left namespaces too new to judge: the next refresh tries again.
     private static func reconcile(probes: ProbeSet, state: AgentState, statistics: ProbeStatistics, logger: Logger) -> Bool {
-        guard statistics.trackedMapFull == 0 else {
-            logger.warning("events were lost, but the kernel side's map has been full: cannot tell freed namespaces from untracked ones; raise --max-namespaces")
-            return true
-        }
+        // Sound with a full map too: a namespace the kernel side could not follow was never
+        // reported, so the agent holds none that the map lacks for that reason.
         do {
             // Every namespace the kernel side followed before this moment is in the map read
             // below (its creation is stamped after it enters the map) unless freed since.

@@ -52,6 +52,7 @@ public enum MetricsExposition {
         text.counterFamily("netns_tracer_bpf_errors_total", "Failures inside the BPF programs, by reason.")
         let statistics = snapshot.probeStatistics
         for (reason, value) in [("tracked_map_full", statistics.trackedMapFull),
+                                ("tracked_map_failed", statistics.trackingFailures),
                                 ("pending_map_full", statistics.pendingMapFull),
                                 ("read_failed", statistics.readFailures),
                                 ("dying_set_full", statistics.dyingSetFull)] {

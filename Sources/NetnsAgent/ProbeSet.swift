@@ -184,6 +184,7 @@ public final class ProbeSet: @unchecked Sendable {
         ProbeStatistics(
             eventsLost: try stats.perCPUSum(at: NETNS_STAT_RINGBUF_FULL.rawValue),
             trackedMapFull: try stats.perCPUSum(at: NETNS_STAT_TRACKED_FULL.rawValue),
+            trackingFailures: try stats.perCPUSum(at: NETNS_STAT_TRACKED_FAILED.rawValue),
             pendingMapFull: try stats.perCPUSum(at: NETNS_STAT_PENDING_FULL.rawValue),
             readFailures: try stats.perCPUSum(at: NETNS_STAT_READ_FAILED.rawValue),
             dyingSetFull: try stats.perCPUSum(at: NETNS_STAT_DYING_FULL.rawValue),
@@ -204,6 +205,8 @@ public struct ProbeStatistics: Sendable, Hashable {
     public var eventsLost: UInt64 = 0
     /// Namespaces that could not be tracked because the map was full.
     public var trackedMapFull: UInt64 = 0
+    /// Namespaces that could not be tracked for another reason (the map busy on that CPU).
+    public var trackingFailures: UInt64 = 0
     /// Namespace-creating syscalls that could not be followed because the map was full.
     public var pendingMapFull: UInt64 = 0
     /// Kernel reads that failed (the value was reported as unknown).
@@ -215,10 +218,11 @@ public struct ProbeStatistics: Sendable, Hashable {
     public var unreported: UInt64 = 0
 
     /// Creates statistics.
-    public init(eventsLost: UInt64 = 0, trackedMapFull: UInt64 = 0, pendingMapFull: UInt64 = 0, readFailures: UInt64 = 0,
-                dyingSetFull: UInt64 = 0, unreported: UInt64 = 0) {
+    public init(eventsLost: UInt64 = 0, trackedMapFull: UInt64 = 0, trackingFailures: UInt64 = 0, pendingMapFull: UInt64 = 0,
+                readFailures: UInt64 = 0, dyingSetFull: UInt64 = 0, unreported: UInt64 = 0) {
         self.eventsLost = eventsLost
         self.trackedMapFull = trackedMapFull
+        self.trackingFailures = trackingFailures
         self.pendingMapFull = pendingMapFull
         self.readFailures = readFailures
         self.dyingSetFull = dyingSetFull

@@ -51,7 +51,7 @@ struct StressTests {
         #expect(try agent.namespaces().filter { $0.state != "freed" && $0.createdAt != nil }.isEmpty)
         #expect(after["netns_tracer_events_lost_total"] == 0)
         #expect(after["netns_tracer_decode_errors_total"] == 0)
-        for reason in ["tracked_map_full", "pending_map_full", "read_failed", "dying_set_full"] {
+        for reason in ["tracked_map_full", "tracked_map_failed", "pending_map_full", "read_failed", "dying_set_full"] {
             #expect(after["netns_tracer_bpf_errors_total{reason=\"\(reason)\"}"] == 0, "\(reason)")
         }
         // Only the alive ones and the bounded history of freed ones are kept.
