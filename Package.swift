@@ -41,26 +41,57 @@ let package = Package(
         // The git commit built, for --version and netns_tracer_build_info.
         .plugin(name: "BuildInfo", capability: .buildTool()),
 
-        // The shells: probe-set selection, discovery, the ring-buffer pipeline, HTTP export.
+        // Bounded reads and writes of the host's files (procfs, sysfs, cgroupfs, configuration):
+        // what the agent reads is written by others.
+        .target(name: "NetnsSystem"),
+
+        // Pure exposition: the agent's state as Prometheus/OpenMetrics text, the `/namespaces`
+        // JSON, and the `list` table. No libbpf, no TLS.
         .target(
-            name: "NetnsAgent",
+            name: "NetnsExposition",
+            dependencies: ["NetnsCore", "NetnsSystem", "CNetnsEvent", .product(name: "NIOCore", package: "swift-nio")],
+            plugins: ["BuildInfo"]
+        ),
+
+        // The kernel side: probe sets and their selection, the ring-buffer pump, the holder
+        // and mount scanners, the host checks, and the privilege drop.
+        .target(
+            name: "NetnsKernel",
+            dependencies: ["NetnsCore", "NetnsSystem", "BPFKit", "BPFObjects", "CNetnsEvent", "CPrivileges"]
+        ),
+
+        // The HTTP endpoint: NIO, TLS, basic authentication, the exporter toolkit's web config.
+        .target(
+            name: "NetnsServer",
             dependencies: [
-                "NetnsCore", "BPFKit", "BPFObjects", "CNetnsEvent", "CPrivileges",
-                .product(name: "Logging", package: "swift-log"),
+                "NetnsExposition", "NetnsSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            ]
+        ),
+
+        // A client of a running agent's endpoint (`netns-tracer list`).
+        .target(name: "NetnsClient", dependencies: ["NetnsCore"]),
+
+        // The composition root: the agent's state, the kernel side feeding it, the server
+        // showing it; the recording, replay and textfile output.
+        .target(
+            name: "NetnsAgent",
+            dependencies: [
+                "NetnsCore", "NetnsExposition", "NetnsKernel", "NetnsServer", "NetnsSystem", "BPFKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            plugins: ["BuildInfo"]
+            ]
         ),
         .executableTarget(
             name: "netns-tracer",
             dependencies: [
-                "NetnsAgent", "NetnsCore",
+                "NetnsAgent", "NetnsClient", "NetnsCore", "NetnsExposition", "NetnsKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,14 +100,23 @@ let package = Package(
         // Micro-benchmarks run by benchmarks/run (release builds only matter).
         .executableTarget(
             name: "netns-bench",
-            dependencies: ["NetnsAgent", "NetnsCore", "BPFKit", "CLibBPF"],
+            dependencies: ["NetnsAgent", "NetnsCore", "NetnsExposition", "NetnsKernel", "NetnsServer", "BPFKit", "CLibBPF"],
             path: "benchmarks/netns-bench"
         ),
 
         .testTarget(name: "NetnsCoreTests", dependencies: ["NetnsCore", "CNetnsEvent"]),
-        .testTarget(name: "NetnsAgentTests", dependencies: ["NetnsAgent", "NetnsCore", "CNetnsEvent"]),
+        // Helpers the test targets share: commands with deadlines, raw HTTP.
+        .target(name: "TestKit", path: "Tests/TestKit"),
+        // The renderers alone: no libbpf, no BoringSSL.
+        .testTarget(name: "NetnsExpositionTests", dependencies: ["NetnsExposition", "NetnsCore", "CNetnsEvent", "TestKit"]),
+        .testTarget(name: "NetnsServerTests", dependencies: ["NetnsServer", "NetnsExposition", "NetnsClient", "TestKit"]),
+        .testTarget(name: "NetnsAgentTests", dependencies: [
+            "NetnsAgent", "NetnsClient", "NetnsCore", "NetnsExposition", "NetnsKernel", "CNetnsEvent", "TestKit",
+        ]),
         // Root only: the real agent on the real kernel, with real namespaces.
         .testTarget(name: "BenchmarkTests", dependencies: ["netns-bench"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["NetnsAgent", "NetnsCore", "CLibBPF"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "NetnsAgent", "NetnsClient", "NetnsCore", "NetnsExposition", "NetnsKernel", "NetnsServer", "CLibBPF",
+        ]),
     ]
 )

@@ -1,15 +1,18 @@
 import BPFKit
 import Glibc
 import Logging
-import NIOCore
 import NetnsCore
+import NetnsExposition
+import NetnsKernel
+import NetnsServer
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
 /// How the agent runs.
 public struct AgentConfiguration: Sendable {
     /// The default port of the HTTP endpoint.
-    public static let defaultPort = 9756
+    public static let defaultPort = AgentEndpoint.defaultPort
 
     /// Address to serve `/metrics` and `/namespaces` on.
     public var listenHost: String = "0.0.0.0"
@@ -210,17 +213,15 @@ public final class Agent: Service {
                 }
             }
             group.addTask { [configuration] in
-                var reconciledAfterLosses: UInt64 = 0
-                var refreshes = 0
+                var schedule = RefreshSchedule()
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.refreshInterval)
-                    refreshes += 1
-                    let full = refreshes % Self.refreshesPerFullRefresh == 0
+                    let full = schedule.nextRefreshIsFull()
                     guard let statistics = Self.refresh(probes: probes, state: state, full: full, logger: logger) else { continue }
-                    if statistics.eventsLost > reconciledAfterLosses {
+                    if schedule.needsReconciliation(statistics) {
                         await pump.catchUp()
                         if Self.reconcile(probes: probes, state: state, statistics: statistics, logger: logger) {
-                            reconciledAfterLosses = statistics.eventsLost
+                            schedule.reconciled(through: statistics)
                         }
                     }
                 }
@@ -305,10 +306,6 @@ public final class Agent: Service {
         }
     }
 
-    /// One refresh in this many re-reads every followed namespace, not only those the kernel
-    /// lists (30 s at the default interval): a safety net under the kernel side's shortcuts.
-    static let refreshesPerFullRefresh = 15
-
     /// Re-reads refcounts and the kernel side's counters; nil if that failed.
     private static func refresh(probes: ProbeSet, state: AgentState, full: Bool, logger: Logger) -> ProbeStatistics? {
         do {
@@ -324,8 +321,7 @@ public final class Agent: Service {
     }
 
     /// After lost events: every namespace the agent holds alive or dying that the kernel side
-    /// no longer follows was freed unseen. (Lost creations need nothing here: the kernel
-    /// side reports them at its next scan.) Returns false if it could not be done now, or
+    /// no longer follows was freed unseen. Returns false if it could not be done now, or
     /// left namespaces too new to judge: the next refresh tries again.
     private static func reconcile(probes: ProbeSet, state: AgentState, statistics: ProbeStatistics, logger: Logger) -> Bool {
         // Sound with a full map too: a namespace the kernel side could not follow was never

@@ -1,5 +1,7 @@
 import Glibc
 import NetnsCore
+import NetnsExposition
+import NetnsSystem
 
 /// Writes a recording (see `Recording`) to a file, buffered; `close` flushes it.
 public final class Recorder: @unchecked Sendable {

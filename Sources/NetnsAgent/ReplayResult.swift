@@ -1,4 +1,6 @@
 import NetnsCore
+import NetnsExposition
+import NetnsSystem
 
 /// A recording fed through the same aggregator and renderers as the live agent: the
 /// `/metrics` and `/namespaces` it would have served at the recording's end.

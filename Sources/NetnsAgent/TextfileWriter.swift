@@ -1,4 +1,5 @@
 import Glibc
+import NetnsSystem
 
 /// Writes the metrics to a file for node_exporter's textfile collector.
 ///

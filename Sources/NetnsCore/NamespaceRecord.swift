@@ -90,3 +90,25 @@ public struct CompactTime: Sendable, Hashable {
         @inline(__always) set { stored = newValue ?? .max }
     }
 }
+
+// What the exporters show of a record: the rules, kept here beside the record, not in a renderer.
+extension NamespaceRecord {
+    /// Alive, and held by no task, file or mount at the last holder scan since it was found:
+    /// pinned only inside the kernel, whichever way it was found (the host's is not scanned).
+    public var isKernelOnly: Bool {
+        state == .alive && !isHost && holdersScannedAt != nil && holders.isEmpty
+    }
+
+    /// How a namespace older than the agent, or one whose creation was not seen, was found
+    /// (`discoveredBy` in `/namespaces`); nil for one seen created.
+    public var discoveredBy: String? {
+        guard createdAt == nil || createdAtIsEstimate, let source = discoverySource else { return nil }
+        return NetnsEvent.sourceName(source)
+    }
+
+    /// The task seen holding it when it was found (`holder` in `/namespaces`): not shown for
+    /// one found by a scan, whose task is whichever one the scan ran in.
+    public var shownHolder: TaskIdentity? {
+        discoverySource.map(NetnsEvent.isScan) == true ? nil : discoveredHolder
+    }
+}

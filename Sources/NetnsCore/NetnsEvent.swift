@@ -92,6 +92,21 @@ public struct NetnsEvent: Sendable, Hashable {
         }
     }
 
+    /// How `source` found a namespace, as `/namespaces` names it (`discoveredBy`).
+    public static func sourceName(_ source: UInt32) -> String {
+        switch source {
+        case NETNS_SRC_DISCOVERY_TASK.rawValue: "task"
+        case NETNS_SRC_DISCOVERY_FILE.rawValue: "file"
+        case NETNS_SRC_DISCOVERY_LIST.rawValue: "kernel-list"
+        case NETNS_SRC_CLEANUP_START.rawValue, NETNS_SRC_CLEANUP_END.rawValue: "cleanup-batch"
+        case NETNS_SRC_REFRESH.rawValue: "refresh"
+        case NETNS_SRC_EXEC.rawValue: "exec"
+        case NETNS_SRC_EXIT.rawValue: "exit"
+        case NETNS_SRC_FORK_PARENT.rawValue: "fork"
+        default: "other"
+        }
+    }
+
     /// Creates an event; the defaults suit tests and replays that care about few fields.
     @inlinable
     public init(

@@ -1,5 +1,7 @@
 import ArgumentParser
 import NetnsAgent
+import NetnsClient
+import NetnsExposition
 
 /// `netns-tracer list`: the namespaces a running agent tracks, as a table or JSON.
 struct List: ParsableCommand {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Logging
 import NetnsAgent
+import NetnsExposition
+import NetnsKernel
 import ServiceLifecycle
 
 /// The `netns-tracer` command line. Synchronous on purpose: `run` and `record` attach the

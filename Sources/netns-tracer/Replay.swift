@@ -1,5 +1,6 @@
 import ArgumentParser
 import NetnsAgent
+import NetnsExposition
 
 /// `netns-tracer replay FILE`: feed a recording through the aggregator and print what a live
 /// agent would have shown at the recording's end.

@@ -1,10 +1,12 @@
 import ArgumentParser
+import Dispatch
 import Logging
 import NetnsAgent
+import NetnsClient
 import NetnsCore
+import NetnsKernel
 import ServiceLifecycle
 import Synchronization
-import Dispatch
 
 /// Options shared by `run` and `record`: the probes and the scans.
 struct ProbeOptions: ParsableArguments {

@@ -1,6 +1,10 @@
 import CLibBPF
 import Foundation
 import NetnsAgent
+import NetnsClient
+import NetnsCore
+import NetnsExposition
+import NetnsKernel
 import Testing
 
 /// The agent's behaviour at its edges: shutdown, bad input and the `list` command.

@@ -1,5 +1,9 @@
 import Foundation
 import NetnsAgent
+import NetnsClient
+import NetnsCore
+import NetnsExposition
+import NetnsKernel
 import Testing
 
 /// A real container runtime: Debian's dockerd (`docker.io`), started by each test on a socket,

@@ -1,5 +1,9 @@
 import Foundation
 import NetnsAgent
+import NetnsClient
+import NetnsCore
+import NetnsExposition
+import NetnsKernel
 import Testing
 
 /// Podman (Debian's `podman`), on containers storage of the tests' own, with the cgroupfs

@@ -1,5 +1,9 @@
 import Foundation
 import NetnsAgent
+import NetnsClient
+import NetnsCore
+import NetnsExposition
+import NetnsKernel
 import Testing
 
 /// The agent on the real kernel with real namespaces. Serialized: each test counts every

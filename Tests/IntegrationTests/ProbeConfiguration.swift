@@ -1,5 +1,9 @@
 import Foundation
 import NetnsAgent
+import NetnsClient
+import NetnsCore
+import NetnsExposition
+import NetnsKernel
 import Testing
 
 /// A probe set as the agent runs it: the contract tests run once for each one this kernel

@@ -1,5 +1,9 @@
 import Foundation
 import NetnsAgent
+import NetnsClient
+import NetnsCore
+import NetnsExposition
+import NetnsKernel
 import Testing
 
 /// The real `netns-tracer` executable, started as a child process on a free loopback port.

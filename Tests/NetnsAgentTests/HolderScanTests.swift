@@ -1,6 +1,10 @@
 import NetnsCore
 import Testing
 @testable import NetnsAgent
+@testable import NetnsClient
+@testable import NetnsExposition
+@testable import NetnsKernel
+import TestKit
 
 @Suite("Holder scan grouping")
 struct HolderScanTests {

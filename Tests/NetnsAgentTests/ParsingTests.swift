@@ -1,5 +1,9 @@
 import Testing
 @testable import NetnsAgent
+@testable import NetnsClient
+@testable import NetnsExposition
+@testable import NetnsKernel
+import TestKit
 
 @Suite("Parsing untrusted text")
 struct ParsingTests {

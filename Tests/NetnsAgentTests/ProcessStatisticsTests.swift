@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import NetnsAgent
+@testable import NetnsClient
+@testable import NetnsExposition
+@testable import NetnsKernel
+import TestKit
 
 @Suite("The agent's own process metrics and build info")
 struct ProcessStatisticsTests {
@@ -46,7 +50,7 @@ struct ProcessStatisticsTests {
 
     @Test("/metrics carries process_* and build_info; the text without a process reading has none")
     func exposition() throws {
-        var snapshot = AgentState.Snapshot(aggregator: .init())
+        var snapshot = AgentSnapshot(aggregator: .init())
         let without = MetricsExposition.render(snapshot, now: 1)
         #expect(!without.contains("process_"))
         #expect(sampleValue("netns_tracer_build_info{version=\"\(BuildInfo.version)\",revision=\"\(BuildInfo.revision)\"}", in: without) == 1)

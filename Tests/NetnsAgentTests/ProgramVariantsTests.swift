@@ -1,4 +1,5 @@
 import NetnsAgent
+import NetnsKernel
 import Testing
 
 /// Which programs each kernel takes: the choice made at load from what the kernel offers.

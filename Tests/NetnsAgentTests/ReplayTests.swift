@@ -2,6 +2,10 @@ import Foundation
 import NetnsCore
 import Testing
 @testable import NetnsAgent
+@testable import NetnsClient
+@testable import NetnsExposition
+@testable import NetnsKernel
+import TestKit
 
 /// Leaks that cannot be provoked safely on a host (a stuck teardown, a zombie) are proven
 /// through recordings replayed by the real `netns-tracer replay` command.

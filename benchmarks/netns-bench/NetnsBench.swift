@@ -3,6 +3,9 @@ import CLibBPF
 import Foundation
 import Glibc
 import NetnsAgent
+import NetnsExposition
+import NetnsKernel
+import NetnsServer
 import NetnsCore
 
 /// Micro-benchmarks of the agent's hot paths, run by `benchmarks/run`.

@@ -1,0 +1,117 @@
+import BPFKit
+import Dispatch
+import NetnsCore
+import Synchronization
+
+/// Moves events from the ring buffer into the agent's state (a `NamespaceEventSink`), on a
+/// thread of its own (waiting blocks, and the cooperative pool has only as many threads as
+/// cores).
+///
+/// While events flow, the reader takes them every `activeInterval`: the kernel side wakes it
+/// early only when the buffer is an eighth full, since every wake-up is an interrupt. Once a
+/// poll finds nothing, the reader asks the kernel side to wake it at the next event and sleeps,
+/// so that an idle host costs one wake-up every `idleInterval` (a safety net) instead of ten a
+/// second.
+public final class EventPump: Sendable {
+    /// How often the reader takes what arrived while events flow.
+    public static let activeInterval: Int32 = 100
+    /// The longest the reader sleeps when idle, should a wake-up be missed (the kernel side
+    /// decides to wake before it commits an event, so one committed while the reader was
+    /// going to sleep can wait this long).
+    public static let idleInterval: Int32 = 5_000
+
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    /// Completed polls; `catchUp` waits for it to move.
+    private let polls = Atomic<UInt64>(0)
+    private let interrupter: RingBufferReader.Interrupter
+
+    /// Starts reading `probes`' ring buffer into `state`, resolving creators' cgroup ids
+    /// against the cgroup v2 hierarchy at `cgroupRoot` (by default where it is mounted).
+    public init(probes: ProbeSet, state: any NamespaceEventSink, cgroupRoot: String? = nil,
+                onError: @escaping @Sendable (BPFError) -> Void) throws(BPFError) {
+        let batch = EventBatch(cgroups: CgroupResolver(root: cgroupRoot ?? CgroupResolver.unifiedHierarchy()))
+        let reader = try RingBufferReader(map: probes.events) { bytes in batch.add(bytes) }
+        interrupter = reader.interrupter
+        let thread = DispatchQueue(label: "netns-tracer.ring-buffer")
+        // The queue owns `reader` and `batch` from here on: only its closure touches them.
+        let ownedReader = reader
+        thread.async { [self] in
+            var asleep = false
+            while !stopRequested.load(ordering: .relaxed) {
+                do throws(BPFError) {
+                    let consumed = try ownedReader.wait(timeoutMilliseconds: asleep ? Self.idleInterval : Self.activeInterval)
+                    if consumed > 0 {
+                        asleep = false  // the event that woke the reader cleared the flag
+                    } else if !asleep {
+                        // Whatever is committed from here on is seen by the next wait at once
+                        // (epoll reports a ring with data readable), or wakes it.
+                        try probes.wakeReaderAtNextEvent()
+                        asleep = true
+                    }
+                } catch {
+                    onError(error)
+                    stopRequested.store(true, ordering: .relaxed)
+                }
+                batch.flush(into: state)
+                polls.add(1, ordering: .releasing)
+            }
+            _ = try? ownedReader.drain()
+            batch.flush(into: state)
+            finished.signal()
+        }
+    }
+
+    /// Returns once every event already in the ring buffer has been applied to the state.
+    public func catchUp() async {
+        // A poll that starts after this point consumes everything written before it; the
+        // reader may be asleep, so it is interrupted until two polls have completed.
+        let start = polls.load(ordering: .acquiring)
+        while polls.load(ordering: .acquiring) < start + 2, !stopRequested.load(ordering: .relaxed) {
+            interrupter.interrupt()
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Stops reading after consuming what is in the buffer, and waits for the thread.
+    public func stop() async {
+        stopRequested.store(true, ordering: .relaxed)
+        interrupter.interrupt()
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { [finished] in
+                finished.wait()
+                continuation.resume()
+            }
+        }
+    }
+}
+
+/// Events decoded during one poll, applied to the state in one lock, with the cgroup paths of
+/// their creators looked up while the cgroups still exist.
+private final class EventBatch: @unchecked Sendable {
+    // Touched only by the pump's queue.
+    private var events: [NetnsEvent] = []
+    private var decodeErrors = 0
+    private let cgroups: CgroupResolver
+
+    init(cgroups: CgroupResolver) { self.cgroups = cgroups }
+
+    func add(_ bytes: UnsafeRawBufferPointer) {
+        do {
+            events.append(try NetnsEvent(wire: bytes))
+        } catch {
+            decodeErrors += 1
+        }
+    }
+
+    func flush(into state: any NamespaceEventSink) {
+        guard !events.isEmpty || decodeErrors > 0 else { return }
+        var paths: [UInt64: String] = [:]
+        for event in events where event.kind == .created && paths[event.task.cgroupID] == nil {
+            paths[event.task.cgroupID] = cgroups.path(of: event.task.cgroupID, now: event.timestamp)
+        }
+        state.ingest(events, decodeErrors: decodeErrors, cgroupPaths: paths)
+        events.removeAll(keepingCapacity: true)
+        decodeErrors = 0
+    }
+}

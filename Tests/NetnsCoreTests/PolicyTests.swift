@@ -1,0 +1,57 @@
+import CNetnsEvent
+import NetnsCore
+import Testing
+
+/// The agent's rules that are not about one event: when to refresh fully, when to reconcile,
+/// what to forget.
+@Suite("Agent policy")
+struct PolicyTests {
+    @Test("every 15th refresh is full, and only those")
+    func fullRefreshes() {
+        var schedule = RefreshSchedule()
+        let full = (1...45).filter { _ in schedule.nextRefreshIsFull() }
+        #expect(full == [15, 30, 45])
+    }
+
+    @Test("a reconciliation follows new losses until one settles them")
+    func reconciliation() {
+        var schedule = RefreshSchedule()
+        #expect(!schedule.needsReconciliation(ProbeStatistics()))
+        let lost = ProbeStatistics(eventsLost: 3)
+        #expect(schedule.needsReconciliation(lost))
+        #expect(schedule.needsReconciliation(lost), "not settled yet: asked again")
+        schedule.reconciled(through: lost)
+        #expect(!schedule.needsReconciliation(lost))
+        #expect(schedule.needsReconciliation(ProbeStatistics(eventsLost: 4)))
+        schedule.reconciled(through: ProbeStatistics(eventsLost: 2))
+        #expect(!schedule.needsReconciliation(lost), "an older reading never undoes a newer settlement")
+    }
+
+    @Test("cgroups no creator is in are forgotten once they outnumber those in use four times")
+    func cgroupPruning() {
+        var aggregator = Aggregator()
+        aggregator.apply([NetnsEvent(kind: .created, timestamp: 1, cookie: 7, inum: 70,
+                                     task: TaskIdentity(pid: 1, tid: 1, comm: "runc", cgroupID: 5))])
+        var cgroups = Dictionary(uniqueKeysWithValues: (1...4096).map { (UInt64($0), CgroupInfo(path: "/c/\($0)")) })
+        CgroupInfo.prune(&cgroups, keepingCreatorsOf: aggregator)
+        #expect(cgroups.count == 4096, "at the bound: kept")
+        cgroups[4097] = CgroupInfo(path: "/c/4097")
+        CgroupInfo.prune(&cgroups, keepingCreatorsOf: aggregator)
+        #expect(Array(cgroups.keys) == [5])
+    }
+
+    @Test("a namespace found by a scan shows no holder and says how it was found")
+    func discoveredBy() {
+        var aggregator = Aggregator()
+        aggregator.apply([
+            NetnsEvent(kind: .discovered, timestamp: 1, cookie: 1, inum: 10, task: TaskIdentity(pid: 9, tid: 9, comm: "sleep"),
+                       source: NETNS_SRC_DISCOVERY_TASK.rawValue),
+            NetnsEvent(kind: .discovered, timestamp: 1, cookie: 2, inum: 20, task: TaskIdentity(pid: 3, tid: 3, comm: "agent"),
+                       source: NETNS_SRC_DISCOVERY_LIST.rawValue),
+        ])
+        #expect(aggregator.namespaces[1]?.discoveredBy == "task")
+        #expect(aggregator.namespaces[1]?.shownHolder?.comm == "sleep")
+        #expect(aggregator.namespaces[2]?.discoveredBy == "kernel-list")
+        #expect(aggregator.namespaces[2]?.shownHolder == nil)
+    }
+}
