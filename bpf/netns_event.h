@@ -142,16 +142,49 @@ struct netns_tracked {
 	__u64 created_after_ns;   /* as in its CREATED event */
 };
 
-/* Slots of the per-CPU `stats` array: every failure inside BPF is counted here. */
+/*
+ * Every failure the BPF programs count, one slot each of the per-CPU `stats` array:
+ * X(NAME, slot, "name", is_error). The agent reads every slot; the name is the `reason` label
+ * of netns_tracer_bpf_errors_total for an error, and the subject of a metric of its own
+ * otherwise. The one list: the enum below, the agent's counters and labels come from it.
+ */
+#define NETNS_STATS(X) \
+	X(RINGBUF_FULL,   0, "ringbuf_full",       0) /* an event was dropped: ring buffer full */ \
+	X(TRACKED_FULL,   1, "tracked_map_full",   1) /* a namespace not tracked: map full */ \
+	X(PENDING_FULL,   2, "pending_map_full",   1) /* a syscall not followed: map full */ \
+	X(READ_FAILED,    3, "read_failed",        1) /* a kernel read failed (reported unknown) */ \
+	X(DYING_FULL,     4, "dying_set_full",     1) /* a released namespace not in the dying set */ \
+	X(UNREPORTED,     5, "unreported",         0) /* lived and died unreported: ring buffer full */ \
+	X(TRACKED_FAILED, 6, "tracked_map_failed", 1) /* a namespace not tracked: another map error */
+
 enum netns_stat {
-	NETNS_STAT_RINGBUF_FULL = 0,   /* an event was dropped: ring buffer reserve failed */
-	NETNS_STAT_TRACKED_FULL = 1,   /* a namespace could not be tracked: map full */
-	NETNS_STAT_PENDING_FULL = 2,   /* a syscall could not be followed: map full */
-	NETNS_STAT_READ_FAILED = 3,    /* a kernel read failed (reported as unknown) */
-	NETNS_STAT_DYING_FULL = 4,     /* a released namespace could not join the dying set */
-	NETNS_STAT_UNREPORTED = 5,     /* a namespace lived and died unreported: ring buffer full */
-	NETNS_STAT_TRACKED_FAILED = 6, /* a namespace could not be tracked: another map error */
+#define NETNS_STAT_SLOT(name, slot, label, is_error) NETNS_STAT_##name = slot,
+	NETNS_STATS(NETNS_STAT_SLOT)
+#undef NETNS_STAT_SLOT
 	NETNS_STAT_MAX = 7,
 };
+
+/* The name of a slot of `stats`, or 0 past the last. (For the agent: a BPF object compiles
+ * no unused function.) */
+static inline const char *netns_stat_name(unsigned int slot)
+{
+	switch (slot) {
+#define NETNS_STAT_NAME(name, slot, label, is_error) case slot: return label;
+	NETNS_STATS(NETNS_STAT_NAME)
+#undef NETNS_STAT_NAME
+	}
+	return 0;
+}
+
+/* Whether a slot of `stats` counts an error (a `reason` of netns_tracer_bpf_errors_total). */
+static inline int netns_stat_is_error(unsigned int slot)
+{
+	switch (slot) {
+#define NETNS_STAT_ERROR(name, slot, label, is_error) case slot: return is_error;
+	NETNS_STATS(NETNS_STAT_ERROR)
+#undef NETNS_STAT_ERROR
+	}
+	return 0;
+}
 
 #endif /* NETNS_EVENT_H */

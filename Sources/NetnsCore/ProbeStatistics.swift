@@ -1,30 +1,50 @@
-/// Counters the BPF programs keep of what they could not do.
-public struct ProbeStatistics: Sendable, Hashable {
-    /// Events dropped because the ring buffer was full.
-    public var eventsLost: UInt64 = 0
-    /// Namespaces that could not be tracked because the map was full.
-    public var trackedMapFull: UInt64 = 0
-    /// Namespaces that could not be tracked for another reason (the map busy on that CPU).
-    public var trackingFailures: UInt64 = 0
-    /// Namespace-creating syscalls that could not be followed because the map was full.
-    public var pendingMapFull: UInt64 = 0
-    /// Kernel reads that failed (the value was reported as unknown).
-    public var readFailures: UInt64 = 0
-    /// Released namespaces that could not join the dying set (their teardown is then seen by
-    /// the periodic refresh only).
-    public var dyingSetFull: UInt64 = 0
-    /// Namespaces that lived and died while no event about them could be sent.
-    public var unreported: UInt64 = 0
+import CNetnsEvent
 
-    /// Creates statistics.
-    public init(eventsLost: UInt64 = 0, trackedMapFull: UInt64 = 0, trackingFailures: UInt64 = 0, pendingMapFull: UInt64 = 0,
-                readFailures: UInt64 = 0, dyingSetFull: UInt64 = 0, unreported: UInt64 = 0) {
-        self.eventsLost = eventsLost
-        self.trackedMapFull = trackedMapFull
-        self.trackingFailures = trackingFailures
-        self.pendingMapFull = pendingMapFull
-        self.readFailures = readFailures
-        self.dyingSetFull = dyingSetFull
-        self.unreported = unreported
+/// Counters the BPF programs keep of what they could not do: one per slot of the kernel side's
+/// `stats` array, named by the list in `bpf/netns_event.h` (`NETNS_STATS`).
+public struct ProbeStatistics: Sendable, Hashable {
+    /// The count of each slot, by slot.
+    public private(set) var counts: [UInt64]
+
+    /// Every counter zero.
+    public init() {
+        counts = Array(repeating: 0, count: Int(NETNS_STAT_MAX.rawValue))
+    }
+
+    /// Counters read from the kernel side, by slot.
+    public init<Failure: Error>(reading count: (netns_stat) throws(Failure) -> UInt64) throws(Failure) {
+        self.init()
+        for slot in Self.slots { counts[Int(slot.rawValue)] = try count(slot) }
+    }
+
+    /// Counters as given, the others zero (tests, replays).
+    public init(_ given: [netns_stat: UInt64]) {
+        self.init()
+        for (slot, value) in given { self[slot] = value }
+    }
+
+    /// Every slot of the `stats` array.
+    public static let slots = (0..<NETNS_STAT_MAX.rawValue).map { netns_stat(rawValue: $0) }
+
+    /// The count of one slot.
+    public subscript(slot: netns_stat) -> UInt64 {
+        get { counts[Int(slot.rawValue)] }
+        set { counts[Int(slot.rawValue)] = newValue }
+    }
+
+    /// Events dropped because the ring buffer was full.
+    public var eventsLost: UInt64 { self[NETNS_STAT_RINGBUF_FULL] }
+    /// Namespaces that lived and died while no event about them could be sent.
+    public var unreported: UInt64 { self[NETNS_STAT_UNREPORTED] }
+
+    /// The failures inside the BPF programs, by the reason `netns_tracer_bpf_errors_total`
+    /// names them, in slot order.
+    public var errors: [(reason: String, count: UInt64)] {
+        Self.slots.filter { netns_stat_is_error($0.rawValue) != 0 }.map { (Self.name(of: $0), self[$0]) }
+    }
+
+    /// A slot's name in the list.
+    public static func name(of slot: netns_stat) -> String {
+        netns_stat_name(slot.rawValue).map { String(cString: $0) } ?? "slot_\(slot.rawValue)"
     }
 }

@@ -51,11 +51,7 @@ public enum MetricsExposition {
         text.counter("netns_tracer_decode_errors_total", "Ring buffer records that could not be decoded.", snapshot.decodeErrors)
         text.counterFamily("netns_tracer_bpf_errors_total", "Failures inside the BPF programs, by reason.")
         let statistics = snapshot.probeStatistics
-        for (reason, value) in [("tracked_map_full", statistics.trackedMapFull),
-                                ("tracked_map_failed", statistics.trackingFailures),
-                                ("pending_map_full", statistics.pendingMapFull),
-                                ("read_failed", statistics.readFailures),
-                                ("dying_set_full", statistics.dyingSetFull)] {
+        for (reason, value) in statistics.errors {
             text.sample("netns_tracer_bpf_errors_total", labels: [("reason", reason)], value)
         }
         text.counter("netns_tracer_reconciled_total", "Namespaces found freed by a reconciliation with the kernel side after lost events.",

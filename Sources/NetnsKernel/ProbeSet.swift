@@ -193,15 +193,7 @@ public final class ProbeSet: @unchecked Sendable {
 
     /// The kernel side's failure counters.
     public func statistics() throws(BPFError) -> ProbeStatistics {
-        ProbeStatistics(
-            eventsLost: try stats.perCPUSum(at: NETNS_STAT_RINGBUF_FULL.rawValue),
-            trackedMapFull: try stats.perCPUSum(at: NETNS_STAT_TRACKED_FULL.rawValue),
-            trackingFailures: try stats.perCPUSum(at: NETNS_STAT_TRACKED_FAILED.rawValue),
-            pendingMapFull: try stats.perCPUSum(at: NETNS_STAT_PENDING_FULL.rawValue),
-            readFailures: try stats.perCPUSum(at: NETNS_STAT_READ_FAILED.rawValue),
-            dyingSetFull: try stats.perCPUSum(at: NETNS_STAT_DYING_FULL.rawValue),
-            unreported: try stats.perCPUSum(at: NETNS_STAT_UNREPORTED.rawValue)
-        )
+        try ProbeStatistics(reading: { (slot) throws(BPFError) in try stats.perCPUSum(at: slot.rawValue) })
     }
 
     /// Removes every program from its hook now.

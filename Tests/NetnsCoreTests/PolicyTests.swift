@@ -17,13 +17,13 @@ struct PolicyTests {
     func reconciliation() {
         var schedule = RefreshSchedule()
         #expect(!schedule.needsReconciliation(ProbeStatistics()))
-        let lost = ProbeStatistics(eventsLost: 3)
+        let lost = ProbeStatistics([NETNS_STAT_RINGBUF_FULL: 3])
         #expect(schedule.needsReconciliation(lost))
         #expect(schedule.needsReconciliation(lost), "not settled yet: asked again")
         schedule.reconciled(through: lost)
         #expect(!schedule.needsReconciliation(lost))
-        #expect(schedule.needsReconciliation(ProbeStatistics(eventsLost: 4)))
-        schedule.reconciled(through: ProbeStatistics(eventsLost: 2))
+        #expect(schedule.needsReconciliation(ProbeStatistics([NETNS_STAT_RINGBUF_FULL: 4])))
+        schedule.reconciled(through: ProbeStatistics([NETNS_STAT_RINGBUF_FULL: 2]))
         #expect(!schedule.needsReconciliation(lost), "an older reading never undoes a newer settlement")
     }
 
@@ -53,5 +53,29 @@ struct PolicyTests {
         #expect(aggregator.namespaces[1]?.shownHolder?.comm == "sleep")
         #expect(aggregator.namespaces[2]?.discoveredBy == "kernel-list")
         #expect(aggregator.namespaces[2]?.shownHolder == nil)
+    }
+}
+
+/// The kernel side's counters come from one list in `bpf/netns_event.h`.
+@Suite("Kernel-side counters")
+struct ProbeStatisticsTests {
+    @Test("every slot has one name, and the error reasons are the documented ones")
+    func names() {
+        let names = ProbeStatistics.slots.map(ProbeStatistics.name(of:))
+        #expect(names.count == Int(NETNS_STAT_MAX.rawValue))
+        #expect(Set(names).count == names.count, "\(names)")
+        #expect(!names.contains { $0.hasPrefix("slot_") }, "\(names)")
+        // README's metric table and the alert rules name these; adding one is fine, renaming is not.
+        #expect(Set(ProbeStatistics().errors.map(\.reason))
+            == ["tracked_map_full", "tracked_map_failed", "pending_map_full", "read_failed", "dying_set_full"])
+    }
+
+    @Test("each count is read from its own slot")
+    func slots() throws {
+        let statistics = ProbeStatistics(reading: { UInt64($0.rawValue) * 10 + 1 })
+        #expect(statistics.eventsLost == 1)
+        #expect(statistics.unreported == 51)
+        #expect(statistics.errors.first { $0.reason == "tracked_map_failed" }?.count == 61)
+        #expect(statistics.errors.first { $0.reason == "tracked_map_full" }?.count == 11)
     }
 }

@@ -16,7 +16,7 @@ private func sampleSnapshot() -> AgentSnapshot {
         NetnsEvent(kind: .createFailed, timestamp: 5_000_000_000, result: -28),
     ])
     var snapshot = AgentSnapshot(aggregator: aggregator, probeSet: .tracepoint)
-    snapshot.probeStatistics.eventsLost = 4
+    snapshot.probeStatistics[NETNS_STAT_RINGBUF_FULL] = 4
     snapshot.recordsReceived = 5
     return snapshot
 }
