@@ -75,7 +75,15 @@ let package = Package(
         ),
 
         // A client of a running agent's endpoint (`netns-tracer list`).
-        .target(name: "NetnsClient", dependencies: ["NetnsCore"]),
+        .target(
+            name: "NetnsClient",
+            dependencies: [
+                "NetnsCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
 
         // The composition root: the agent's state, the kernel side feeding it, the server
         // showing it; the recording, replay and textfile output.
@@ -106,7 +114,15 @@ let package = Package(
 
         .testTarget(name: "NetnsCoreTests", dependencies: ["NetnsCore", "CNetnsEvent"]),
         // Helpers the test targets share: commands with deadlines, raw HTTP.
-        .target(name: "TestKit", path: "Tests/TestKit"),
+        .target(
+            name: "TestKit",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/TestKit"
+        ),
         // The renderers alone: no libbpf, no BoringSSL.
         .testTarget(name: "NetnsExpositionTests", dependencies: ["NetnsExposition", "NetnsCore", "CNetnsEvent", "TestKit"]),
         .testTarget(name: "NetnsServerTests", dependencies: ["NetnsServer", "NetnsExposition", "NetnsClient", "TestKit"]),

@@ -1,8 +1,11 @@
-import Glibc
 import NetnsCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
-/// A minimal HTTP/1.1 client for talking to a running agent (`netns-tracer list`).
-/// Plain HTTP over TCP to a host given by address or name; GET only.
+/// A client of a running agent's endpoint (`netns-tracer list`): plain HTTP/1.1 over TCP to a
+/// host given by address or name, GET only, on SwiftNIO (its HTTP parser decodes the chunked
+/// bodies the agent streams).
 public struct AgentClient: Sendable {
     /// Why a request failed.
     public struct Failure: Error, CustomStringConvertible {
@@ -12,10 +15,12 @@ public struct AgentClient: Sendable {
     /// The agent's base URL, `http://HOST:PORT`.
     public let baseURL: String
     private let host: String
-    private let port: UInt16
+    private let port: Int
 
-    /// The largest response accepted.
+    /// The largest response body accepted.
     static let maximumResponseBytes = 256 << 20
+    /// How long connecting may take, and how long the agent may stay silent after.
+    static let timeout = TimeAmount.seconds(10)
 
     /// Parses `http://HOST[:PORT]` (IPv6 hosts in brackets).
     public init(url: String) throws(Failure) {
@@ -29,91 +34,127 @@ public struct AgentClient: Sendable {
         }
         self.baseURL = "http://\(authority)"
         self.host = host
-        self.port = UInt16(port)
+        self.port = port
     }
 
-    /// GETs `path` and returns the body of a 200 response.
+    /// GETs `path` and returns the body of a 200 response. Blocks the calling thread.
     public func get(_ path: String) throws(Failure) -> String {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var results: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &results) == 0, let first = results else {
-            throw Failure(description: "cannot resolve \(host)")
+        let url = "\(baseURL)\(path)"
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let response = loop.makePromise(of: Response.self)
+        let channel: Channel
+        do {
+            channel = try ClientBootstrap(group: loop)
+                .connectTimeout(Self.timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandlers([
+                            IdleStateHandler(readTimeout: Self.timeout),
+                            ResponseCollector(response, limit: Self.maximumResponseBytes),
+                        ])
+                    }
+                }
+                .connect(host: host, port: port).wait()
+        } catch {
+            response.fail(error)
+            throw Failure(description: "cannot connect to the agent at \(baseURL): \(Self.reason(error)) (is `netns-tracer run` running?)")
         }
-        defer { freeaddrinfo(results) }
-        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
-        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
-            throw Failure(description: "cannot connect to the agent at \(baseURL): \(String(cString: strerror(errno))) (is `netns-tracer run` running?)")
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+        head.headers.add(name: "Host", value: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+        head.headers.add(name: "Connection", value: "close")
+        head.headers.add(name: "Accept", value: "*/*")
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        let result: Response
+        do {
+            result = try response.futureResult.wait()
+        } catch {
+            channel.close(promise: nil)
+            throw Failure(description: "\(url): \(Self.reason(error))")
         }
-        let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\nAccept: */*\r\n\r\n"
-        var requestBytes = Array(request.utf8)
-        guard send(fd, &requestBytes, requestBytes.count, Int32(MSG_NOSIGNAL)) == requestBytes.count else {
-            throw Failure(description: "cannot send request to \(baseURL)")
-        }
-        var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while response.count < Self.maximumResponseBytes {
-            let count = recv(fd, &chunk, chunk.count, 0)
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { break }
-            response.append(contentsOf: chunk.prefix(count))
-        }
-        return try Self.body(of: response, from: "\(baseURL)\(path)")
-    }
-
-    /// Splits a complete `Connection: close` response and checks its status.
-    static func body(of response: [UInt8], from url: String) throws(Failure) -> String {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let headerEnd = response.indices.first(where: { response[$0...].starts(with: separator) }) else {
-            throw Failure(description: "malformed response from \(url)")
-        }
-        let header = String(decoding: response[..<headerEnd], as: UTF8.self)
-        let statusLine = header.split(separator: "\r\n").first ?? ""
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, let status = Int(parts[1]) else {
-            throw Failure(description: "malformed status line from \(url): \(statusLine)")
-        }
-        let rawBody = response[(headerEnd + 4)...]
-        let chunked = header.split(separator: "\r\n").dropFirst().contains { line in
-            let field = line.split(separator: ":", maxSplits: 1)
-            return field.count == 2 && field[0].lowercased() == "transfer-encoding" && field[1].lowercased().contains("chunked")
-        }
-        let body = String(decoding: chunked ? try dechunk(rawBody, from: url) : Array(rawBody), as: UTF8.self)
-        guard status == 200 else {
-            throw Failure(description: "\(url) answered \(status): \(body.prefix(200))")
+        let body = String(buffer: result.body)
+        guard result.status == .ok else {
+            throw Failure(description: "\(url) answered \(result.status.code): \(body.prefix(200))")
         }
         return body
     }
 
-    /// The data of a body in chunked transfer encoding (RFC 9112 §7.1): each chunk's size in
-    /// hex (extensions ignored), CRLF, its data, CRLF, up to a chunk of size 0.
-    static func dechunk(_ encoded: ArraySlice<UInt8>, from url: String) throws(Failure) -> [UInt8] {
-        let malformed = Failure(description: "malformed chunked body from \(url)")
-        var data: [UInt8] = []
-        var index = encoded.startIndex
-        while true {
-            guard let lineEnd = encoded[index...].firstIndex(of: 10), lineEnd > index, encoded[lineEnd - 1] == 13 else {
-                throw malformed
-            }
-            let sizeField = encoded[index..<(lineEnd - 1)].prefix { $0 != UInt8(ascii: ";") }
-            // Hex digits only: `Int(_:radix:)` would also take a sign.
-            guard (1...15).contains(sizeField.count), sizeField.allSatisfy({ Character(Unicode.Scalar($0)).isHexDigit }),
-                  let size = Int(String(decoding: sizeField, as: UTF8.self), radix: 16) else {
-                throw malformed
-            }
-            index = lineEnd + 1
-            if size == 0 { return data }   // trailer fields, if any, are not needed
-            guard encoded.endIndex - index >= size + 2, encoded[index + size] == 13, encoded[index + size + 1] == 10 else {
-                throw malformed
-            }
-            data += encoded[index..<(index + size)]
-            index += size + 2
+    private static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as NIOConnectionError: error.connectionErrors.first.map { "\($0.error)" } ?? "\(error)"
+        case let error as HTTPParserError: "malformed response (\(error))"
+        default: "\(error)"
         }
+    }
+}
+
+/// A whole response: its status and body.
+private struct Response: Sendable {
+    var status: HTTPResponseStatus
+    var body: ByteBuffer
+}
+
+/// Why a response did not arrive whole.
+private struct ResponseFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Collects one response, up to `limit` bytes of body; completes `promise` once, with the
+/// response or with why it did not arrive whole.
+private final class ResponseCollector: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let promise: EventLoopPromise<Response>
+    private let limit: Int
+    private var head: HTTPResponseHead?
+    private var body = ByteBuffer()
+    private var completed = false
+
+    init(_ promise: EventLoopPromise<Response>, limit: Int) {
+        self.promise = promise
+        self.limit = limit
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let received):
+            head = received
+        case .body(var part):
+            guard body.readableBytes + part.readableBytes <= limit else {
+                return fail(ResponseFailure(description: "the response is larger than \(limit >> 20) MiB"), context: context)
+            }
+            body.writeBuffer(&part)
+        case .end:
+            guard let head, !completed else { return }
+            completed = true
+            promise.succeed(Response(status: head.status, body: body))
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            fail(ResponseFailure(description: "no answer for \(AgentClient.timeout.nanoseconds / 1_000_000_000) s"), context: context)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error, context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(ResponseFailure(description: "the connection closed before the response ended"), context: context)
+        context.fireChannelInactive()
+    }
+
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
+        guard !completed else { return }
+        completed = true
+        promise.fail(error)
+        context.close(promise: nil)
     }
 }
 

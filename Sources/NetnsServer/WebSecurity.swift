@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Glibc
 import HummingbirdBcrypt
 import NetnsSystem
@@ -183,8 +184,12 @@ final class BasicAuthenticator: Sendable {
     static func credentials(_ headers: HTTPHeaders) -> Credentials? {
         guard let field = headers.first(name: "Authorization") else { return nil }
         let parts = field.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "basic",
-              let decoded = Base64.decode(parts[1].drop { $0 == " " }),
+        guard parts.count == 2, parts[0].lowercased() == "basic" else { return nil }
+        // Strict standard base64 (RFC 4648, padded: Foundation alone takes a short last group),
+        // bounded first, as the header is untrusted.
+        let encoded = parts[1].drop { $0 == " " }
+        guard encoded.utf8.count <= 4096, encoded.utf8.count % 4 == 0,
+              let decoded = Data(base64Encoded: String(encoded)).map(Array.init),
               let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         return Credentials(user: String(decoding: decoded[..<colon], as: UTF8.self),
                            password: String(decoding: decoded[(colon + 1)...], as: UTF8.self))
@@ -205,38 +210,5 @@ final class BasicAuthenticator: Sendable {
             }
             return matches
         }
-    }
-}
-
-/// Standard base64 (RFC 4648, padded), strictly: anything else is nil.
-enum Base64 {
-    static func decode(_ text: Substring) -> [UInt8]? {
-        let bytes = Array(text.utf8)
-        guard bytes.count % 4 == 0, bytes.count <= 4096 else { return nil }
-        var output: [UInt8] = []
-        output.reserveCapacity(bytes.count / 4 * 3)
-        var index = 0
-        while index < bytes.count {
-            var group: UInt32 = 0
-            var padding = 0
-            for offset in 0..<4 {
-                let byte = bytes[index + offset]
-                let value: UInt32
-                switch byte {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(byte - UInt8(ascii: "A"))
-                case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(byte - UInt8(ascii: "a")) + 26
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(byte - UInt8(ascii: "0")) + 52
-                case UInt8(ascii: "+"): value = 62
-                case UInt8(ascii: "/"): value = 63
-                case UInt8(ascii: "=") where index + 4 == bytes.count && offset >= 2: value = 0; padding += 1
-                default: return nil
-                }
-                guard padding == 0 || byte == UInt8(ascii: "=") else { return nil }  // nothing after '='
-                group = group << 6 | value
-            }
-            output += [UInt8(group >> 16 & 0xFF), UInt8(group >> 8 & 0xFF), UInt8(group & 0xFF)].prefix(3 - padding)
-            index += 4
-        }
-        return output
     }
 }

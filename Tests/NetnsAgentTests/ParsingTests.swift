@@ -45,19 +45,33 @@ struct ParsingTests {
         #expect(try AgentClient(url: "http://127.0.0.1:9756/").baseURL == "http://127.0.0.1:9756")
     }
 
+    /// What the client makes of `response`, served by a server that sends only that.
+    static func get(answering response: String) throws -> String {
+        let server = try RawResponder(response: response)
+        return try AgentClient(url: "http://127.0.0.1:\(server.port)").get("/namespaces")
+    }
+
     @Test("responses: body of a 200, a readable error otherwise")
     func responses() throws {
-        let ok = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]".utf8)
-        #expect(try AgentClient.body(of: ok, from: "u") == "[]")
-        let missing = Array("HTTP/1.1 404 Not Found\r\n\r\nnope".utf8)
-        #expect(throws: AgentClient.Failure.self) { try AgentClient.body(of: missing, from: "u") }
-        #expect(throws: AgentClient.Failure.self) { try AgentClient.body(of: Array("garbage".utf8), from: "u") }
+        #expect(try Self.get(answering: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]") == "[]")
+        #expect(try Self.get(answering: "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n[1]") == "[1]")
+        let missing = #expect(throws: AgentClient.Failure.self) { try Self.get(answering: "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope") }
+        #expect(missing?.description.contains("answered 404: nope") == true, "\(String(describing: missing))")
+        #expect(throws: AgentClient.Failure.self) { try Self.get(answering: "garbage") }
+        #expect(throws: AgentClient.Failure.self) { try Self.get(answering: "") }
+        #expect(throws: AgentClient.Failure.self) { try Self.get(answering: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort") }
+    }
+
+    @Test("nothing listening (port 1): says so, and what to run")
+    func unreachable() {
+        let failure = #expect(throws: AgentClient.Failure.self) { try AgentClient(url: "http://127.0.0.1:1").get("/") }
+        #expect(failure?.description.contains("cannot connect to the agent at http://127.0.0.1:1") == true, "\(String(describing: failure))")
     }
 
     @Test("a chunked body is put back together; extensions and trailers are skipped")
     func chunkedResponses() throws {
-        let response = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n9;ext=1\r\n{\"a\":\"b\"}\r\n1\r\n]\r\n0\r\nTrailer: x\r\n\r\n".utf8)
-        #expect(try AgentClient.body(of: response, from: "u") == "[{\"a\":\"b\"}]")
+        let response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n9;ext=1\r\n{\"a\":\"b\"}\r\n1\r\n]\r\n0\r\nTrailer: x\r\n\r\n"
+        #expect(try Self.get(answering: response) == "[{\"a\":\"b\"}]")
     }
 
     @Test("a malformed chunked body is an error, never a crash", arguments: [
@@ -65,7 +79,6 @@ struct ParsingTests {
         "3\r\nabcXY0\r\n\r\n",                 // no CRLF after the data
         "zz\r\nabc\r\n0\r\n\r\n",             // not hex
         "\r\nabc\r\n",                          // no size
-        "3\nabc\r\n0\r\n\r\n",                 // bare LF
         "3\r\nabc\r\n",                         // no last chunk
         "1000000000000000\r\nabc\r\n0\r\n\r\n", // a size of 16 hex digits
         "7fffffffffffffff\r\nabc\r\n0\r\n\r\n",
@@ -74,8 +87,9 @@ struct ParsingTests {
         "+3\r\nabc\r\n0\r\n\r\n",
     ])
     func malformedChunks(body: String) {
-        let response = Array("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n\(body)".utf8)
-        #expect(throws: AgentClient.Failure.self) { try AgentClient.body(of: response, from: "u") }
+        #expect(throws: AgentClient.Failure.self) {
+            try Self.get(answering: "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n\(body)")
+        }
     }
 
     @Test("durations for people", arguments: [(5.9, "5s"), (125, "2m05s"), (7300, "2h01m"), (270_000, "3d03h")])
