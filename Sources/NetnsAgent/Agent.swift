@@ -154,10 +154,10 @@ public final class Agent: Service {
     private func dropPrivileges(state: AgentState) {
         let lowPort = configuration.serve && configuration.listenPort > 0 && configuration.listenPort < 1024
         do {
-            let outcome = try PrivilegeDrop.apply(alsoKeeping: lowPort ? [PrivilegeDrop.netBindService] : [])
-            state.update { $0.capabilities = outcome.effective }
+            let outcome = try PrivilegeDrop.apply(alsoKeeping: lowPort ? [.netBindService] : [])
+            state.update { $0.capabilities = outcome.effective.mask }
             logger.info("capabilities dropped", metadata: [
-                "kept": "\(Preflight.capabilityNames(outcome.effective).joined(separator: ","))",
+                "kept": "\(outcome.effective.names.joined(separator: ","))",
                 "boundingSetReduced": "\(outcome.boundingSetReduced)",
             ])
         } catch {

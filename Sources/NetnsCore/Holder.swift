@@ -1,3 +1,5 @@
+import CNetnsEvent
+
 /// Something that keeps a namespace alive, found by a holder scan.
 public struct Holder: Sendable, Hashable {
     /// How it holds the namespace.
@@ -50,5 +52,42 @@ public struct HolderScan: Sendable, Hashable {
         self.byCookie = byCookie
         self.byInum = byInum
         self.hostCookie = hostCookie
+    }
+}
+
+// The numbers a holder's kind goes by, in one place: the kernel side's records and the
+// recording format number them differently, and both are fixed (a recording outlives a build).
+extension Holder.Kind {
+    /// Its number in a recording (docs/recording-format.md).
+    public var recordingCode: UInt8 {
+        switch self {
+        case .task: 1
+        case .mount: 2
+        case .fd: 3
+        case .socket: 4
+        }
+    }
+
+    /// Its number in the kernel side's holder records (`enum netns_holder_kind`); nil for a
+    /// mount, which the agent finds itself.
+    public var kernelCode: UInt32? {
+        switch self {
+        case .task: NETNS_HOLDER_TASK.rawValue
+        case .mount: nil
+        case .fd: NETNS_HOLDER_FD.rawValue
+        case .socket: NETNS_HOLDER_SOCKET.rawValue
+        }
+    }
+
+    /// The kind numbered `code` in a recording.
+    public init?(recordingCode code: UInt8) {
+        guard let kind = Self.allCases.first(where: { $0.recordingCode == code }) else { return nil }
+        self = kind
+    }
+
+    /// The kind numbered `code` by the kernel side.
+    public init?(kernelCode code: UInt32) {
+        guard let kind = Self.allCases.first(where: { $0.kernelCode == code }) else { return nil }
+        self = kind
     }
 }

@@ -44,12 +44,6 @@ public struct NamespaceTable: Sendable {
         }
     }
 
-    /// Changes the record of `cookie` in place, inserting `make()` first if there is none.
-    mutating func modify<Result>(_ cookie: UInt64, inserting make: () -> NamespaceRecord,
-                                 _ body: (inout NamespaceRecord) -> Result) -> Result {
-        modify(at: position(of: cookie), inserting: make, body)
-    }
-
     /// Changes the record at `position` (as `position(of:)` just returned it) in place, or
     /// inserts `make()` and changes that if there is none.
     mutating func modify<Result>(at position: Int?, inserting make: () -> NamespaceRecord,
@@ -69,11 +63,6 @@ public struct NamespaceTable: Sendable {
             place(index)
         }
         return body(&storage[index])
-    }
-
-    /// Changes the record at `index` of `storage` in place (its cookie must not change).
-    mutating func modify<Result>(at index: Int, _ body: (inout NamespaceRecord) -> Result) -> Result {
-        body(&storage[index])
     }
 
     /// Changes every record in place.

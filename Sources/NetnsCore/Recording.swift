@@ -84,7 +84,7 @@ public enum Recording {
             for (keyKind, key, holder) in holders {
                 let path = Array((holder.path ?? "").utf8.prefix(4096))
                 payload.u8(keyKind)
-                payload.u8(holderKindCodes[holder.kind]!)
+                payload.u8(holder.kind.recordingCode)
                 payload.u16(UInt16(path.count))
                 payload.u32(holder.pid)
                 payload.u32(UInt32(bitPattern: holder.fd ?? -1))
@@ -110,8 +110,6 @@ public enum Recording {
         writer.bytes(payload.output)
         return writer.output
     }
-
-    static let holderKindCodes: [Holder.Kind: UInt8] = [.task: 1, .mount: 2, .fd: 3, .socket: 4]
 
     /// Decodes a whole recording: its clock offset and entries.
     public static func decode(_ bytes: [UInt8]) throws(FormatError) -> (realtimeOffset: Int64, entries: [Entry]) {
@@ -182,7 +180,7 @@ public enum Recording {
                 let key = try payload.u64()
                 let comm = try payload.fixedString(16)
                 let path = try payload.string(pathSize)
-                guard let kind = holderKindCodes.first(where: { $0.value == kindCode })?.key else {
+                guard let kind = Holder.Kind(recordingCode: kindCode) else {
                     throw FormatError(offset: payload.offset, problem: "unknown holder kind \(kindCode)")
                 }
                 let holder = Holder(kind: kind, pid: pid, comm: comm, path: pathSize > 0 ? path : nil, fd: fd >= 0 ? fd : nil)

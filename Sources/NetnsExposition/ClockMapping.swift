@@ -68,17 +68,4 @@ struct CivilTime: Equatable {
         digits(hour, 2); separator(":"); digits(minute, 2); separator(":"); digits(second, 2)
         separator("."); digits(millisecond, 3); separator("Z")
     }
-
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as ASCII bytes.
-    var rfc3339Bytes: [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: Self.rfc3339Length) { buffer, count in
-            writeRFC3339(to: UnsafeMutableRawPointer(buffer.baseAddress!))
-            count = Self.rfc3339Length
-        }
-    }
-}
-
-/// Formats Unix nanoseconds as RFC 3339 in UTC with millisecond precision.
-func rfc3339(unixNanoseconds: Int64) -> String {
-    String(decoding: CivilTime(unixNanoseconds: unixNanoseconds).rfc3339Bytes, as: UTF8.self)
 }

@@ -35,13 +35,11 @@ public enum AgentStartError: Error, CustomStringConvertible {
 
 /// Checks, before anything is loaded, what the agent needs from the host.
 public enum Preflight {
-    static let capSysPtrace = 19, capSysAdmin = 21, capPerfmon = 38, capBPF = 39
-
     /// What the agent will not see for lack of an optional capability, one sentence each.
     public static func reducedVisibility(statusPath: String = "/proc/self/status") -> [String] {
         guard let capabilities = readSmallFile(statusPath).flatMap(effectiveCapabilities(fromStatus:)) else { return [] }
         var missing: [String] = []
-        if !capabilities.contains(capSysPtrace) {
+        if !capabilities.contains(.sysPtrace) {
             missing.append("no CAP_SYS_PTRACE: bind mounts in other mount namespaces are not seen, so namespaces pinned only there show no holder")
         }
         return missing
@@ -58,7 +56,7 @@ public enum Preflight {
         let capabilities = status.flatMap(effectiveCapabilities(fromStatus:))
         // CAP_SYS_ADMIN still implies the other two, as it did before they existed (5.8).
         let privileged = capabilities.map { caps in
-            caps.contains(capSysAdmin) || (caps.contains(capBPF) && caps.contains(capPerfmon))
+            caps.contains(.sysAdmin) || (caps.contains(.bpf) && caps.contains(.perfmon))
         } ?? (geteuid() == 0)
         guard privileged else { throw .notPrivileged }
         guard access(btfPath, R_OK) == 0 else { throw .noBTF(path: btfPath) }
@@ -75,21 +73,14 @@ public enum Preflight {
         return mount("nodev", path, "tracefs", 0, nil) == 0
     }
 
-    /// Names of the capabilities in `mask` that the agent knows by name, lowest first.
-    public static func capabilityNames(_ mask: UInt64) -> [String] {
-        let names = [10: "CAP_NET_BIND_SERVICE", 19: "CAP_SYS_PTRACE", 21: "CAP_SYS_ADMIN", 38: "CAP_PERFMON", 39: "CAP_BPF"]
-        return (0..<64).filter { mask & (1 << UInt64($0)) != 0 }.map { names[$0] ?? "cap_\($0)" }
-    }
-
     /// Whether a seccomp filter applies to this process (`Seccomp: 2` in /proc/self/status).
     static func seccompFiltered(status: String) -> Bool {
         statusField("Seccomp", in: status) == "2"
     }
 
-    /// The set of effective capability numbers, from `CapEff` in /proc/self/status.
-    static func effectiveCapabilities(fromStatus status: String) -> Set<Int>? {
-        guard let field = statusField("CapEff", in: status), let mask = UInt64(field, radix: 16) else { return nil }
-        return Set((0..<64).filter { mask & (1 << UInt64($0)) != 0 })
+    /// The effective capabilities, from `CapEff` in /proc/self/status.
+    static func effectiveCapabilities(fromStatus status: String) -> CapabilitySet? {
+        statusField("CapEff", in: status).flatMap(CapabilitySet.init(statusHex:))
     }
 
     /// The value of `name:` in a /proc/PID/status text, without the whitespace before it.

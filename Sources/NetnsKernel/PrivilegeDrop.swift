@@ -18,13 +18,10 @@ import NetnsSystem
 /// CAP_PERFMON, CAP_SYS_ADMIN and everything else go, from the bounding set too, and
 /// no-new-privileges is set.
 public enum PrivilegeDrop {
-    /// CAP_NET_BIND_SERVICE, CAP_SYS_PTRACE and CAP_BPF.
-    public static let netBindService = 10, sysPtrace = 19, bpf = 39
-
     /// What the drop left.
     public struct Outcome: Sendable, Equatable {
-        /// The effective set afterwards (bit N = capability N).
-        public var effective: UInt64
+        /// The effective set afterwards.
+        public var effective: CapabilitySet
         /// Whether the bounding set was reduced too (it takes CAP_SETPCAP, which a process
         /// started with a reduced set may not have; its bounding set is then already small).
         public var boundingSetReduced: Bool
@@ -36,23 +33,22 @@ public enum PrivilegeDrop {
     }
 
     /// Keeps CAP_BPF and CAP_SYS_PTRACE (those of them held), and `extra`, and drops the rest.
-    public static func apply(alsoKeeping extra: [Int] = []) throws(Failure) -> Outcome {
+    public static func apply(alsoKeeping extra: [Capability] = []) throws(Failure) -> Outcome {
         let threads = directoryEntries("/proc/self/task")?.count ?? 0
         guard threads == 1 else {
             throw Failure(description: "\(threads) threads are running: capabilities belong to threads, and the others would keep theirs")
         }
-        let held = readSmallFile("/proc/self/status").flatMap(Preflight.effectiveCapabilities(fromStatus:)) ?? []
-        let keep = ([bpf, sysPtrace] + extra).filter(held.contains).reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
+        let held = readSmallFile("/proc/self/status").flatMap(Preflight.effectiveCapabilities(fromStatus:)) ?? CapabilitySet(mask: 0)
+        let keep = CapabilitySet(([.bpf, .sysPtrace] + extra).filter(held.contains))
         var boundingSetReduced = true
-        for capability in 0..<64 where keep & (1 << UInt64(capability)) == 0 {
+        for capability in 0..<64 where !keep.contains(number: capability) {
             let present = netns_in_bounding_set(Int32(capability))
             if present < 0 { break }  // past the last capability this kernel knows
             if present == 1, netns_drop_from_bounding_set(Int32(capability)) != 0 { boundingSetReduced = false }
         }
         guard netns_no_new_privileges() == 0 else { throw failure("cannot set no-new-privileges") }
-        guard netns_set_capabilities(keep) == 0 else { throw failure("cannot set capabilities") }
-        let effective = readSmallFile("/proc/self/status").flatMap(Preflight.effectiveCapabilities(fromStatus:))?
-            .reduce(UInt64(0)) { $0 | 1 << UInt64($1) } ?? keep
+        guard netns_set_capabilities(keep.mask) == 0 else { throw failure("cannot set capabilities") }
+        let effective = readSmallFile("/proc/self/status").flatMap(Preflight.effectiveCapabilities(fromStatus:)) ?? keep
         return Outcome(effective: effective, boundingSetReduced: boundingSetReduced)
     }
 

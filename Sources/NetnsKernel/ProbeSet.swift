@@ -220,13 +220,7 @@ public struct KernelHolder: Sendable, Hashable {
         return bytes.withUnsafeBytes { raw in
             stride(from: 0, to: raw.count - size + 1, by: size).compactMap { offset in
                 let record = raw.loadUnaligned(fromByteOffset: offset, as: netns_holder.self)
-                let kind: Holder.Kind
-                switch record.kind {
-                case NETNS_HOLDER_TASK.rawValue: kind = .task
-                case NETNS_HOLDER_FD.rawValue: kind = .fd
-                case NETNS_HOLDER_SOCKET.rawValue: kind = .socket
-                default: return nil
-                }
+                guard let kind = Holder.Kind(kernelCode: record.kind) else { return nil }
                 let comm = withUnsafeBytes(of: record.comm) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
                 return KernelHolder(cookie: record.cookie, inum: record.inum, holder: Holder(
                     kind: kind, pid: record.pid, comm: comm, fd: record.fd >= 0 ? record.fd : nil))

@@ -113,7 +113,10 @@ struct ParsingTests {
 
     @Test("effective capabilities are read from the status text")
     func capabilities() {
-        #expect(Preflight.effectiveCapabilities(fromStatus: "Name:\ttest\nCapEff:\t0000008000200001\n") == [0, 21, 39])
+        let effective = Preflight.effectiveCapabilities(fromStatus: "Name:\ttest\nCapEff:\t0000008000200001\n")
+        #expect(effective?.numbers == [0, 21, 39])
+        #expect(effective?.names == ["cap_0", "CAP_SYS_ADMIN", "CAP_BPF"])
+        #expect(CapabilitySet([.bpf, .sysPtrace]).mask == 1 << 39 | 1 << 19)
         #expect(Preflight.effectiveCapabilities(fromStatus: "Name:\ttest\n") == nil)
     }
 

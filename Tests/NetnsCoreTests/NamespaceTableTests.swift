@@ -49,3 +49,11 @@ struct NamespaceTableTests {
         #expect(Set(visited) == [1, 3, 4] && visited.count == 3)
     }
 }
+
+extension NamespaceTable {
+    /// Changes the record of `cookie` in place, inserting `make()` first if there is none.
+    mutating func modify<Result>(_ cookie: UInt64, inserting make: () -> NamespaceRecord,
+                                 _ body: (inout NamespaceRecord) -> Result) -> Result {
+        modify(at: position(of: cookie), inserting: make, body)
+    }
+}

@@ -257,6 +257,10 @@ struct NamespacesDocumentTests {
         (Int64(1_798_761_599_999_000_000), "2026-12-31T23:59:59.999Z"),
     ])
     func rfc3339Formatting(nanoseconds: Int64, expected: String) {
-        #expect(rfc3339(unixNanoseconds: nanoseconds) == expected)
+        let bytes = [UInt8](unsafeUninitializedCapacity: CivilTime.rfc3339Length) { buffer, count in
+            CivilTime(unixNanoseconds: nanoseconds).writeRFC3339(to: UnsafeMutableRawPointer(buffer.baseAddress!))
+            count = CivilTime.rfc3339Length
+        }
+        #expect(String(decoding: bytes, as: UTF8.self) == expected)
     }
 }
