@@ -47,14 +47,22 @@ static __always_inline void unshare_returned(long ret, struct task_struct *task)
 
 /*
  * Exit hooks only, from 5.15 (bpf_task_pt_regs) on: the first argument of the syscall now
- * returning is read from the task's saved user registers (di on x86-64; unchanged by unshare
- * and clone). An enter hook would run on every unshare and clone too.
+ * returning is read from the task's saved user registers (di on x86-64, kept by unshare and
+ * clone; orig_x0 on arm64, where x0 holds the return value by now). An enter hook would run
+ * on every unshare and clone too.
  */
 static __always_inline unsigned long syscall_arg0(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	return BPF_CORE_READ(regs, di);
+#if defined(__TARGET_ARCH_arm64)
+	/* PT_REGS_PARM1_CORE_SYSCALL, without its const read-into that newer clang refuses. */
+	unsigned long arg0 = 0;
+	bpf_core_read(&arg0, sizeof(arg0), &((struct pt_regs___arm64 *)regs)->orig_x0);
+	return arg0;
+#else
+	return PT_REGS_PARM1_CORE_SYSCALL(regs);
+#endif
 }
 
 SEC("tracepoint/syscalls/sys_exit_unshare")

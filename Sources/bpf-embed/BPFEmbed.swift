@@ -36,13 +36,23 @@ struct BPFEmbed {
         try Data(swift.utf8).write(to: output, options: .atomic)
     }
 
+    // The architecture the programs read registers of, and where its kernel headers are
+    // (<asm/types.h>): the build host's, which is the agent's.
+    #if arch(x86_64)
+    static let targetArch = "x86", multiarchTriple = "x86_64-linux-gnu"
+    #elseif arch(arm64)
+    static let targetArch = "arm64", multiarchTriple = "aarch64-linux-gnu"
+    #else
+    #error("the BPF programs are built for x86-64 and arm64 hosts (bpf/netns_core.bpf.h names their registers)")
+    #endif
+
     static func compile(clang: String, source: URL, object: URL) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: clang)
         process.arguments = [
-            "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror",
+            "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_\(targetArch)", "-Wall", "-Werror",
             "-Wno-missing-declarations",
-            "-I/usr/include/x86_64-linux-gnu", "-I", source.deletingLastPathComponent().path,
+            "-I/usr/include/\(multiarchTriple)", "-I", source.deletingLastPathComponent().path,
             "-c", source.path, "-o", object.path,
         ]
         try process.run()
