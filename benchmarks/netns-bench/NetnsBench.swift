@@ -160,7 +160,7 @@ enum NetnsBench {
     }
 
     /// An aggregator holding `count` alive namespaces, each with a task and a mount holder.
-    static func populated(_ count: Int) -> AgentState.Snapshot {
+    static func populated(_ count: Int) -> AgentSnapshot {
         var aggregator = Aggregator(limits: .init(freedHistory: 1024))
         var scan = HolderScan(timestamp: 2_000_000_000)
         let creator = TaskIdentity(pid: 4242, tid: 4242, comm: "containerd-shim", cgroupID: 77, uid: 0, ppid: 1)
@@ -173,7 +173,7 @@ enum NetnsBench {
             scan.byInum[inum] = [Holder(kind: .mount, pid: 1, comm: "systemd", path: "/run/netns/cni-\(index)")]
         }
         aggregator.apply(scan)
-        var snapshot = AgentState.Snapshot(aggregator: aggregator, probeSet: .tracepoint)
+        var snapshot = AgentSnapshot(aggregator: aggregator, probeSet: .tracepoint)
         snapshot.cgroups[77] = CgroupInfo(path: "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b3c4d_0000_1111_2222_333344445555.slice")
         return snapshot
     }
@@ -191,8 +191,30 @@ enum NetnsBench {
             bytes += NamespacesDocument.renderParts(snapshot, clock: clock, now: 10_000_000_000).reduce(0) { $0 + $1.readableBytes }
             namespacesBest = min(namespacesBest, now() - start)
         }
+        // The baseline the hand-written writer is kept over: the same document through
+        // Codable and Foundation's JSONEncoder (the records mapped to Encodable values first).
+        var oneThreadBest = Double.infinity
+        for _ in 0..<3 {
+            let start = now()
+            let document = NamespacesDocument.chunks(snapshot, clock: clock, now: 10_000_000_000)
+            _ = (0..<document.count).reduce(0) { $0 + document.render($1).readableBytes }
+            oneThreadBest = min(oneThreadBest, now() - start)
+        }
+        var encoderBest = Double.infinity
+        var encoderBytes = 0
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        for _ in 0..<3 {
+            let start = now()
+            let document = EncodableNamespace.document(snapshot, clock: clock, now: 10_000_000_000)
+            encoderBytes = (try? encoder.encode(document).count) ?? 0
+            encoderBest = min(encoderBest, now() - start)
+        }
         print("render_metrics_ms \(format(metricsBest * 1000)) ms")
         print("render_namespaces_ms \(format(namespacesBest * 1000)) ms")
+        print("render_namespaces_one_thread_ms \(format(oneThreadBest * 1000)) ms")
+        print("render_namespaces_jsonencoder_ms \(format(encoderBest * 1000)) ms")
+        print("render_namespaces_jsonencoder_bytes \(encoderBytes) bytes")
         print("render_bytes \(bytes) bytes")
     }
 
@@ -318,5 +340,54 @@ enum NetnsBench {
     static func format(_ value: Double) -> String {
         let scaled = (value * 100).rounded() / 100
         return String(scaled)
+    }
+}
+
+/// One namespace of `/namespaces` as Codable would have it: the baseline `render` measures
+/// the hand-written `JSONWriter` against (same fields; times as ISO 8601 by the encoder).
+struct EncodableNamespace: Encodable {
+    struct Task: Encodable {
+        var pid: UInt32, comm: String, cgroupId: UInt64, uid: UInt32?, ppid: UInt32?, cgroupPath: String?
+    }
+    struct HolderEntry: Encodable {
+        var kind: String, pid: UInt32, comm: String, path: String?, fd: Int32?
+    }
+    struct LeakEntry: Encodable { var kind: String, since: Date }
+    struct Refs: Encodable { var active: Int32, passive: Int32 }
+
+    var cookie: UInt64, inum: UInt32, state: String
+    var createdAt, discoveredAt, releasedAt, tornDownAt, freedAt: Date?
+    var ageSeconds, lifetimeSeconds: Double
+    var discoveredBy: String?
+    var creator, holder: Task?
+    var holders: [HolderEntry]
+    var leak: LeakEntry?
+    var refs: Refs?
+    var setupResult: Int32?
+    var createdAtEstimated: Bool
+    var createdAfter: Date?
+
+    static func document(_ snapshot: AgentSnapshot, clock: ClockMapping, now: UInt64) -> [EncodableNamespace] {
+        let thresholds = snapshot.aggregator.leakThresholds
+        func date(_ monotonic: UInt64?) -> Date? {
+            monotonic.map { Date(timeIntervalSince1970: Double(clock.unixNanoseconds($0)) / 1e9) }
+        }
+        func task(_ task: TaskIdentity?) -> Task? {
+            task.map { Task(pid: $0.pid, comm: $0.comm, cgroupId: $0.cgroupID, uid: $0.uid, ppid: $0.ppid,
+                            cgroupPath: snapshot.cgroups[$0.cgroupID]?.path) }
+        }
+        return snapshot.aggregator.namespaces.values.sorted { ($0.firstSeenAt ?? 0, $0.cookie) < ($1.firstSeenAt ?? 0, $1.cookie) }.map { record in
+            let start = record.firstSeenAt ?? now
+            return EncodableNamespace(
+                cookie: record.cookie, inum: record.inum, state: record.state.rawValue,
+                createdAt: date(record.createdAt), discoveredAt: date(record.discoveredAt), releasedAt: date(record.releasedAt),
+                tornDownAt: date(record.tornDownAt), freedAt: date(record.freedAt),
+                ageSeconds: Double((record.freedAt ?? now) &- start) / 1e9, lifetimeSeconds: Double((record.releasedAt ?? now) &- start) / 1e9,
+                discoveredBy: record.discoveredBy, creator: task(record.creator), holder: task(record.shownHolder),
+                holders: record.holders.map { HolderEntry(kind: $0.kind.rawValue, pid: $0.pid, comm: $0.comm, path: $0.path, fd: $0.fd) },
+                leak: record.leak(at: now, thresholds: thresholds).map { LeakEntry(kind: $0.kind.rawValue, since: date($0.since)!) },
+                refs: record.refs.map { Refs(active: $0.active, passive: $0.passive) },
+                setupResult: record.setupResult, createdAtEstimated: record.createdAtIsEstimate, createdAfter: date(record.createdAfter))
+        }
     }
 }
