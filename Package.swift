@@ -113,6 +113,8 @@ let package = Package(
         ),
 
         .testTarget(name: "NetnsCoreTests", dependencies: ["NetnsCore", "CNetnsEvent"]),
+        // BPF programs for the tests only: the tracking state machine, run on made-up readings.
+        .target(name: "BPFTestObjects", path: "Tests/BPFTestObjects", exclude: ["tracking_test.bpf.c"], plugins: ["EmbedBPF"]),
         // Helpers the test targets share: commands with deadlines, raw HTTP.
         .target(
             name: "TestKit",
@@ -133,6 +135,7 @@ let package = Package(
         .testTarget(name: "BenchmarkTests", dependencies: ["netns-bench"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "NetnsAgent", "NetnsClient", "NetnsCore", "NetnsExposition", "NetnsKernel", "NetnsServer", "CLibBPF",
+            "BPFKit", "BPFTestObjects", "CNetnsEvent",
         ]),
     ]
 )

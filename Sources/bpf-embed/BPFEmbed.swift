@@ -2,7 +2,7 @@ import Foundation
 
 /// Build-time tool behind the EmbedBPF plugin.
 ///
-/// Usage: `bpf-embed CLANG OUTPUT.swift FILE.bpf.c...`. Compiles each program for the BPF
+/// Usage: `bpf-embed CLANG OUTPUT.swift [-IDIR...] FILE.bpf.c...`. Compiles each program for the BPF
 /// target and writes one Swift file with every object as a base64 string literal (a string
 /// literal compiles in a fraction of a second; a byte-array literal of the same size takes
 /// tens of seconds).
@@ -11,7 +11,7 @@ struct BPFEmbed {
     static func main() throws {
         let arguments = CommandLine.arguments
         guard arguments.count >= 3 else {
-            FileHandle.standardError.write(Data("usage: bpf-embed CLANG OUTPUT.swift FILE.bpf.c...\n".utf8))
+            FileHandle.standardError.write(Data("usage: bpf-embed CLANG OUTPUT.swift [-IDIR...] FILE.bpf.c...\n".utf8))
             exit(2)
         }
         let clang = arguments[1]
@@ -24,11 +24,12 @@ struct BPFEmbed {
                 package static let base64ByName: [String: String] = [
 
             """
-        for source in arguments.dropFirst(3) {
+        let includes = arguments.dropFirst(3).filter { $0.hasPrefix("-I") }
+        for source in arguments.dropFirst(3) where !source.hasPrefix("-I") {
             let url = URL(fileURLWithPath: source)
             let name = url.lastPathComponent.replacingOccurrences(of: ".bpf.c", with: "")
             let object = output.deletingLastPathComponent().appending(path: "\(name).bpf.o")
-            try compile(clang: clang, source: url, object: object)
+            try compile(clang: clang, source: url, object: object, includes: Array(includes))
             let bytes = try Data(contentsOf: object)
             swift += "        \"\(name)\": \"\(bytes.base64EncodedString())\",\n"
         }
@@ -46,13 +47,14 @@ struct BPFEmbed {
     #error("the BPF programs are built for x86-64 and arm64 hosts (bpf/netns_core.bpf.h names their registers)")
     #endif
 
-    static func compile(clang: String, source: URL, object: URL) throws {
+    static func compile(clang: String, source: URL, object: URL, includes: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: clang)
         process.arguments = [
             "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_\(targetArch)", "-Wall", "-Werror",
             "-Wno-missing-declarations",
             "-I/usr/include/\(multiarchTriple)", "-I", source.deletingLastPathComponent().path,
+        ] + includes + [
             "-c", source.path, "-o", object.path,
         ]
         try process.run()

@@ -12,7 +12,7 @@ enum Host {
         // and reading it to the end would wait past any deadline (a daemon it starts, such
         // as podman's conmon, may hold it open for good).
         let output = FileManager.default.temporaryDirectory.appending(path: "netns-host-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
         let pid = try spawn(arguments, output: output.path)
         // Reaped here, not by Foundation's Process: its monitor was seen to miss the exit of
