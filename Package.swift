@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),  // HEAD replies without a body
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // --web.config.file: TLS (BoringSSL), its YAML, and bcrypt (OpenBSD's, in C; the
@@ -43,7 +44,7 @@ let package = Package(
 
         // Bounded reads and writes of the host's files (procfs, sysfs, cgroupfs, configuration):
         // what the agent reads is written by others.
-        .target(name: "NetnsSystem"),
+        .target(name: "NetnsSystem", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
 
         // Pure exposition: the agent's state as Prometheus/OpenMetrics text, the `/namespaces`
         // JSON, and the `list` table. No libbpf, no TLS.
@@ -94,6 +95,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(

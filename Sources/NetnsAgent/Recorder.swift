@@ -2,6 +2,7 @@ import Glibc
 import NetnsCore
 import NetnsExposition
 import NetnsSystem
+import SystemPackage
 
 /// Writes a recording (see `Recording`) to a file, buffered; `close` flushes it.
 public final class Recorder: @unchecked Sendable {
@@ -11,20 +12,23 @@ public final class Recorder: @unchecked Sendable {
     }
 
     // Used only under AgentState's lock.
-    private let fd: Int32
+    private let file: FileDescriptor
     private let path: String
     private var buffer: [UInt8] = []
 
     /// Creates (or truncates) `path` and writes the header.
     public init(path: String, clock: ClockMapping) throws(Failure) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
-        self.fd = fd
+        do {
+            file = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .truncate, .closeOnExec],
+                                           permissions: .ownerReadWrite)
+        } catch {
+            throw Failure(description: "cannot create \(path): \(error)")
+        }
         self.path = path
         buffer = Recording.header(realtimeOffset: clock.realtimeOffset)
     }
 
-    deinit { _ = Glibc.close(fd) }
+    deinit { try? file.close() }
 
     /// Appends one entry (flushed when the buffer passes 64 KiB).
     func write(_ entry: Recording.Entry) throws(Failure) {
@@ -34,13 +38,17 @@ public final class Recorder: @unchecked Sendable {
 
     /// Writes out everything buffered.
     func flush() throws(Failure) {
-        guard writeAll(fd, buffer) else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        do {
+            _ = try file.writeAll(buffer)
+        } catch {
+            throw Failure(description: "cannot write \(path): \(error)")
+        }
         buffer.removeAll(keepingCapacity: true)
     }
 
     /// Flushes and syncs the file.
     func close() throws(Failure) {
         try flush()
-        guard fsync(fd) == 0 else { throw Failure(description: "cannot sync \(path): \(String(cString: strerror(errno)))") }
+        guard fsync(file.rawValue) == 0 else { throw Failure(description: "cannot sync \(path): \(String(cString: strerror(errno)))") }
     }
 }

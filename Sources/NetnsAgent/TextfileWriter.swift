@@ -1,5 +1,6 @@
 import Glibc
 import NetnsSystem
+import SystemPackage
 
 /// Writes the metrics to a file for node_exporter's textfile collector.
 ///
@@ -38,15 +39,24 @@ public struct TextfileWriter: Sendable {
 
     /// Replaces the file's content with `text`, atomically.
     public func write(_ text: String) throws(Failure) {
-        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { throw failure("cannot create \(temporaryPath)") }
-        guard writeAll(fd, Array(text.utf8)) else {
-            let error = abandon("cannot write \(temporaryPath)")
-            close(fd)
-            throw error
+        let readable: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]
+        let file: FileDescriptor
+        do {
+            file = try FileDescriptor.open(FilePath(temporaryPath), .writeOnly, options: [.create, .truncate, .closeOnExec, .noFollow],
+                                           permissions: readable)
+        } catch {
+            throw Failure(description: "cannot create \(temporaryPath): \(error)")
         }
-        // fchmod: the umask must not hide the metrics from an unprivileged node_exporter.
-        guard fchmod(fd, 0o644) == 0, close(fd) == 0 else { throw abandon("cannot finish \(temporaryPath)") }
+        do {
+            try file.closeAfter {
+                _ = try file.writeAll(text.utf8)
+                // fchmod: the umask must not hide the metrics from an unprivileged node_exporter.
+                guard fchmod(file.rawValue, mode_t(readable.rawValue)) == 0 else { throw Errno(rawValue: errno) }
+            }
+        } catch {
+            unlink(temporaryPath)
+            throw Failure(description: "cannot write \(temporaryPath): \(error)")
+        }
         guard rename(temporaryPath, path) == 0 else { throw abandon("cannot replace \(path)") }
     }
 
