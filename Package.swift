@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(name: "BenchmarkTests", dependencies: ["netns-bench"]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "NetnsAgent", "NetnsClient", "NetnsCore", "NetnsExposition", "NetnsKernel", "NetnsServer", "CLibBPF",
-            "BPFKit", "BPFTestObjects", "CNetnsEvent",
+            "BPFKit", "BPFTestObjects", "CNetnsEvent", "TestKit",
         ]),
     ]
 )

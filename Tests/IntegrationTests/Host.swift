@@ -1,4 +1,5 @@
 import Foundation
+import TestKit
 import Testing
 
 /// Real commands on the host: `unshare`, `ip netns`, `nsenter`.
@@ -8,57 +9,13 @@ enum Host {
     @discardableResult
     static func run(_ arguments: [String], timeout: Duration = .seconds(120),
                     sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, output: String) {
-        // Output goes to a file, not a pipe: a pipe would block a chatty command once full,
-        // and reading it to the end would wait past any deadline (a daemon it starts, such
-        // as podman's conmon, may hold it open for good).
-        let output = FileManager.default.temporaryDirectory.appending(path: "netns-host-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        let pid = try spawn(arguments, output: output.path)
-        // Reaped here, not by Foundation's Process: its monitor was seen to miss the exit of
-        // a `podman run -d` (a zombie for good), and then neither `isRunning` nor
-        // `waitUntilExit` ever changed, so no deadline held.
-        let deadline = ContinuousClock.now + timeout * timeScale
-        var status: Int32 = 0
-        var reaped = waitpid(pid, &status, WNOHANG) == pid
-        while !reaped, ContinuousClock.now < deadline {
-            usleep(5_000)
-            reaped = waitpid(pid, &status, WNOHANG) == pid
-        }
-        if !reaped {
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-            Issue.record("\(arguments.joined(separator: " ")) did not finish within \(timeout): killed; its output: \(text.suffix(2000))",
+        let result = try ChildProcess.run(arguments, timeout: timeout * timeScale, mergingErrors: true)
+        if result.timedOut {
+            Issue.record("\(arguments.joined(separator: " ")) did not finish within \(timeout): killed; its output: \(result.output.suffix(2000))",
                          sourceLocation: sourceLocation)
             throw TimedOut()
         }
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        // The exit status, or 128 + the signal that ended it (as a shell reports it).
-        let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return (exitStatus, text)
-    }
-
-    /// Starts `arguments` through env(1), as Foundation's Process did here (a command not found
-    /// exits 127), with stdin from /dev/null, stdout and stderr appended to `output`, and no
-    /// other descriptor.
-    private static func spawn(_ arguments: [String], output: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND, 0)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // Nothing else of the test process's: a workload that sets its own descriptor limit
-        // (`netns-patterns burst`) counts on having only these three.
-        let closing = closeFrom(&actions, 3)
-        guard closing == 0 else { throw POSIXError(POSIXErrorCode(rawValue: closing) ?? .EIO) }
-        let argv = (["env"] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let error = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
-        guard error == 0 else { throw POSIXError(POSIXErrorCode(rawValue: error) ?? .EIO) }
-        return pid
+        return (result.status, result.output)
     }
 
     /// Runs a command that must succeed.
@@ -136,8 +93,3 @@ enum Host {
     /// The inum of the namespace the tests run in (the host's).
     static var ownNetnsInode: UInt32? { netnsInode(pid: getpid()) }
 }
-
-/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34): the child closes every descriptor
-/// from the given one up. Swift's Glibc module does not declare it.
-@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
-private func closeFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowest: Int32) -> Int32
