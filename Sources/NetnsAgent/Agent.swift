@@ -9,6 +9,31 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
+/// Why the agent cannot start, in one sentence a user can act on.
+public enum AgentStartError: Error, CustomStringConvertible {
+    case preflight(PreflightError)
+    case listen(address: String, reason: String)
+    case noProbeSet(NoProbeSetError)
+    case discovery(String)
+    case textfile(String)
+    case webConfig(String)
+
+    public var description: String {
+        switch self {
+        case .preflight(let error):
+            error.description
+        case .listen(let address, let reason):
+            "cannot listen on \(address): \(reason)"
+        case .noProbeSet(let error):
+            error.description
+        case .discovery(let reason):
+            "discovery of existing namespaces failed: \(reason)"
+        case .textfile(let reason), .webConfig(let reason):
+            reason
+        }
+    }
+}
+
 /// How the agent runs.
 public struct AgentConfiguration: Sendable {
     /// The default port of the HTTP endpoint.
@@ -96,7 +121,11 @@ public final class Agent: Service {
         } catch {
             throw AgentStartError.webConfig(error.description)
         }
-        try Preflight.check()
+        do {
+            try Preflight.check()
+        } catch {
+            throw AgentStartError.preflight(error)
+        }
         for limitation in Preflight.reducedVisibility() { logger.warning("\(limitation)") }
         if !Preflight.ensureTracefs() {
             logger.warning("tracefs is not mounted at /sys/kernel/tracing and could not be mounted; tracepoints will not attach")

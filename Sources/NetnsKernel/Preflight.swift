@@ -2,16 +2,11 @@ import BPFKit
 import Glibc
 import NetnsSystem
 
-/// Why the agent cannot start, in one sentence a user can act on.
-public enum AgentStartError: Error, CustomStringConvertible {
+/// What the host lacks for the agent to load its programs, in one sentence a user can act on.
+public enum PreflightError: Error, CustomStringConvertible {
     case notPrivileged
     case noBTF(path: String)
     case seccompRefusesBPF
-    case listen(address: String, reason: String)
-    case noProbeSet(NoProbeSetError)
-    case discovery(String)
-    case textfile(String)
-    case webConfig(String)
 
     public var description: String {
         switch self {
@@ -21,14 +16,6 @@ public enum AgentStartError: Error, CustomStringConvertible {
             "this kernel exposes no BTF type information (\(path) is missing); netns-tracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
         case .seccompRefusesBPF:
             "the bpf() system call is refused although netns-tracer holds the capabilities for it: a seccomp filter is in force (Seccomp: 2 in /proc/self/status), such as a container runtime's default profile that allows bpf() and perf_event_open() only with CAP_SYS_ADMIN (containerd before 1.7, cri-o before 1.26); run the container with an Unconfined seccomp profile, or one that allows both system calls to CAP_BPF and CAP_PERFMON holders"
-        case .listen(let address, let reason):
-            "cannot listen on \(address): \(reason)"
-        case .noProbeSet(let error):
-            error.description
-        case .discovery(let reason):
-            "discovery of existing namespaces failed: \(reason)"
-        case .textfile(let reason), .webConfig(let reason):
-            reason
         }
     }
 }
@@ -51,7 +38,7 @@ public enum Preflight {
     /// CAP_BPF and CAP_PERFMON; nothing else is required. CAP_SYS_PTRACE lets the holder scans
     /// read other mount namespaces (`/proc/PID/ns/mnt`, `/proc/PID/root`), and CAP_SYS_ADMIN
     /// lets `ensureTracefs` mount tracefs where nothing has; both are optional.
-    public static func check(btfPath: String = "/sys/kernel/btf/vmlinux", statusPath: String = "/proc/self/status") throws(AgentStartError) {
+    public static func check(btfPath: String = "/sys/kernel/btf/vmlinux", statusPath: String = "/proc/self/status") throws(PreflightError) {
         let status = readSmallFile(statusPath)
         let capabilities = status.flatMap(effectiveCapabilities(fromStatus:))
         // CAP_SYS_ADMIN still implies the other two, as it did before they existed (5.8).

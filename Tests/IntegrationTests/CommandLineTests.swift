@@ -106,7 +106,7 @@ struct CommandLineTests {
     @Test("a kernel without BTF is named as the reason")
     func noBTF() throws {
         try requireRoot()
-        #expect(throws: AgentStartError.self) { try Preflight.check(btfPath: "/nonexistent/vmlinux") }
+        #expect(throws: PreflightError.self) { try Preflight.check(btfPath: "/nonexistent/vmlinux") }
         do {
             try Preflight.check(btfPath: "/nonexistent/vmlinux")
         } catch {
