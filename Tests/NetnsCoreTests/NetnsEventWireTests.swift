@@ -54,4 +54,15 @@ struct NetnsEventWireTests {
             try bytes.withUnsafeBytes { try NetnsEvent(wire: $0) }
         }
     }
+
+    @Test("each kind is decoded from its own number, and only it (the decoder's switch is written out)")
+    func kindNumbers() {
+        for kind in NetnsEvent.Kind.allCases {
+            #expect(NetnsEvent.Kind(rawValue: kind.rawValue) == kind)
+        }
+        #expect(Set(NetnsEvent.Kind.allCases.map(\.rawValue)) == Set(1...10))
+        #expect(NetnsEvent.Kind(rawValue: NETNS_EV_CREATED.rawValue) == .created)
+        #expect(NetnsEvent.Kind(rawValue: NETNS_EV_TORN_DOWN.rawValue) == .tornDown)
+        for outside: UInt32 in [0, 11, .max] { #expect(NetnsEvent.Kind(rawValue: outside) == nil) }
+    }
 }
