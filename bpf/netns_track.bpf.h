@@ -62,6 +62,7 @@ static __always_inline bool report_found(struct tracked_net *t, __u32 source)
 	return true;
 }
 
+#define ENOENT 2
 #define ENOMEM 12
 #define EEXIST 17
 #define E2BIG 7
@@ -81,10 +82,18 @@ static __always_inline void count_store_failure(long err)
 static __always_inline long store_tracked(__u64 key, struct tracked_net *t)
 {
 	long err = bpf_map_update_elem(&tracked, &key, t, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* Stored by another CPU meanwhile, or an entry not deleted: replace it. */
+		err = bpf_map_update_elem(&tracked, &key, t, BPF_EXIST);
+		/* Deleted again in between (a scan forgetting the namespace this address held
+		 * before, by its key): it is an insert after all. */
+		if (err == -ENOENT)
+			err = bpf_map_update_elem(&tracked, &key, t, BPF_NOEXIST);
+		else
+			return err;
+	}
 	if (err == 0)
 		add_atomic(&tracked_entries, 1);
-	else if (err == -EEXIST)   /* stored by another CPU meanwhile, or an entry not deleted */
-		err = bpf_map_update_elem(&tracked, &key, t, BPF_EXIST);
 	return err;
 }
 
