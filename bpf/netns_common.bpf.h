@@ -40,12 +40,13 @@ bool batch_listed = false;
 /* The last batch seen to end. */
 __u32 ended_batch = 0;
 
-/* Records `key` as a member of the running batch (in `dying`, and in the list for its end). */
-static __always_inline void enlist(__u64 key, __u32 batch)
+/* Records the namespace `cookie` as a member of the running batch (in `dying`, and in the
+ * list for its end). */
+static __always_inline void enlist(__u64 cookie, __u32 batch)
 {
 	__u32 slot = batch_size;
 	__u64 *member = bpf_map_lookup_elem(&batch_members, &slot);
-	if (bpf_map_update_elem(&dying, &key, &batch, BPF_ANY) != 0) {
+	if (bpf_map_update_elem(&dying, &cookie, &batch, BPF_ANY) != 0) {
 		count(NETNS_STAT_DYING_FULL);
 		return;
 	}
@@ -53,7 +54,7 @@ static __always_inline void enlist(__u64 key, __u32 batch)
 		batch_listed = false;    /* too many: the end scans the dying set */
 		return;
 	}
-	*member = key;
+	*member = cookie;
 	batch_size = slot + 1;
 }
 
@@ -114,27 +115,26 @@ struct release_walk {
  */
 static __always_inline void release_listed(struct net *net, __u32 batch)
 {
-	__u64 key = (__u64)net;
-	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
-	__s32 active = read_active(net);
 	__u64 cookie = read_cookie(net);
-	if (!t || t->cookie != cookie) {
+	struct tracked_net *t = followed(cookie);
+	__s32 active = read_active(net);
+	if (!t) {
 		if (!is_net(net))
 			return;                   /* the list's head */
 		track_net(net, found_kind(), NETNS_SRC_CLEANUP_START, NULL);
-		t = bpf_map_lookup_elem(&tracked, &key);
-		if (!t || t->cookie != cookie)
+		t = followed(cookie);
+		if (!t)
 			return;                   /* not followed: counted */
 	}
 	if (active != 0 || t->state == TRACKED_TORN_DOWN)
 		return;
 	if (t->state == TRACKED_ALIVE) {
 		struct net_reading r = read_net(net);
-		if (r.cookie != t->cookie || r.active != 0 || !report_found(t, NETNS_SRC_CLEANUP_START) ||
-		    !mark_released(key, t, &r, NETNS_SRC_CLEANUP_START))
+		if (r.cookie != cookie || r.active != 0 || !report_found(t, NETNS_SRC_CLEANUP_START) ||
+		    !mark_released(t, &r, NETNS_SRC_CLEANUP_START))
 			return;                   /* the next scan retries */
 	}
-	enlist(key, batch);
+	enlist(cookie, batch);
 }
 
 static long release_step(__u64 index, struct release_walk *walk)
@@ -152,10 +152,10 @@ static __always_inline long end_member(__u32 slot, __u32 batch)
 	__u64 *member = bpf_map_lookup_elem(&batch_members, &slot);
 	if (!member)
 		return 1;
-	__u64 key = *member;
-	__u32 *member_batch = bpf_map_lookup_elem(&dying, &key);
+	__u64 cookie = *member;
+	__u32 *member_batch = bpf_map_lookup_elem(&dying, &cookie);
 	if (member_batch && *member_batch == batch)
-		end_dying_one(key);
+		end_dying_one(cookie);
 	return 0;
 }
 
@@ -257,19 +257,19 @@ static long walk_step(__u64 index, struct list_walk *walk)
  * Returns whether it is followed now. */
 static __always_inline bool refresh_listed(struct net *net)
 {
-	__u64 key = (__u64)net;
-	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
+	__u64 cookie = read_cookie(net);
+	struct tracked_net *t = followed(cookie);
 	if (t) {
 		struct net_reading r = read_net(net);
-		if (r.cookie == t->cookie) {
+		if (r.cookie == cookie) {
 			bool gone = is_gone(&r, t);   /* then scan_one forgets it (or fails to: then the */
-			scan_one(key, t, &r, SCAN_REFRESH, gone);   /* count is off, and the map is scanned) */
+			scan_one(t, &r, SCAN_REFRESH, gone);   /* count is off, and the map is scanned) */
 			return !gone;
 		}
 	}
 	if (!is_net(net))
 		return false;
-	/* Not followed yet, or its memory holds a newer namespace than the one followed. */
+	/* Not followed yet. */
 	track_net(net, found_kind(), NETNS_SRC_DISCOVERY_LIST, NULL);
 	return is_followed(net);
 }
@@ -487,13 +487,9 @@ int refresh_bounded(void *ctx)
 SEC("iter/bpf_map_elem")
 int scan_tracked_elem(struct bpf_iter__bpf_map_elem *ctx)
 {
-	__u64 *key = ctx->key;
 	struct tracked_net *t = ctx->value;
-	if (!key || !t)
-		return 0;
-	__u64 address = *key;
-	struct net_reading r = read_net((struct net *)address);
-	scan_one(address, t, &r, SCAN_REFRESH, is_gone_unlisted((struct net *)address, &r, t));
+	if (t)
+		scan_followed(t, SCAN_REFRESH);
 	return 0;
 }
 
@@ -506,19 +502,11 @@ int scan_dying_elem(struct bpf_iter__bpf_map_elem *ctx)
 	__u32 *batch = ctx->value;
 	if (!key || !batch)
 		return 0;
-	__u64 address = *key;
-	if (*batch != 0 && *batch <= ended_batch) {
-		end_dying_one(address);
-		return 0;
-	}
-	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &address);
-	if (!t) {
-		bpf_map_delete_elem(&dying, &address);
-		return 0;
-	}
-	struct net_reading r = read_net((struct net *)address);
-	if (is_gone_unlisted((struct net *)address, &r, t))
-		report_gone(address, t, NETNS_SRC_REFRESH);
+	__u64 cookie = *key;
+	if (*batch != 0 && *batch <= ended_batch)
+		end_dying_one(cookie);
+	else
+		watch_dying_one(cookie, NETNS_SRC_REFRESH);
 	return 0;
 }
 

@@ -122,8 +122,8 @@ struct netns_config {
 	__u32 reserved;
 };
 
-/* What the kernel side remembers of a namespace it follows (the `tracked` map, keyed by the
- * `struct net *`). The agent reads it back to reconcile after lost events. */
+/* What the kernel side remembers of a namespace it follows (the `tracked` map, keyed by its
+ * identity, the cookie). The agent reads it back to reconcile after lost events. */
 enum netns_tracked_state {
 	NETNS_TRACKED_ALIVE = 0,
 	NETNS_TRACKED_RELEASED = 1,
@@ -140,6 +140,7 @@ struct netns_tracked {
 	__u32 seen;       /* 1 once a creation hook reported it (it names the creator) */
 	__u32 gone;       /* 1 once its memory was seen freed: only its last events remain to send */
 	__u64 created_after_ns;   /* as in its CREATED event */
+	__u64 net;        /* its `struct net *`, where scans read it (another's, once it is freed) */
 };
 
 /*
@@ -154,7 +155,7 @@ struct netns_tracked {
 	X(PENDING_FULL,   2, "pending_map_full",   1) /* a syscall not followed: map full */ \
 	X(READ_FAILED,    3, "read_failed",        1) /* a kernel read failed (reported unknown) */ \
 	X(DYING_FULL,     4, "dying_set_full",     1) /* a released namespace not in the dying set */ \
-	X(UNREPORTED,     5, "unreported",         0) /* lived and died unreported: ring buffer full */ \
+	X(UNREPORTED,     5, "unreported",         0) /* no longer counted: every namespace is reported */ \
 	X(TRACKED_FAILED, 6, "tracked_map_failed", 1) /* a namespace not tracked: another map error */
 
 enum netns_stat {

@@ -39,10 +39,11 @@ struct {
 #define TRACKED_TORN_DOWN NETNS_TRACKED_TORN_DOWN
 #define tracked_net netns_tracked
 
-/* The released namespaces not yet freed or torn down, with the cleanup batch tearing each
- * down (0 until one starts): the only ones a batch's start and end need to look at. Each is
- * also in `tracked`, and the agent sizes both alike before load: when releases outrun the
- * netns workqueue, every followed namespace may be waiting here at once. */
+/* The released namespaces not yet freed or torn down, by identity (as in `tracked`), with the
+ * cleanup batch tearing each down (0 until one starts): the only ones a batch's start and end
+ * need to look at. Each is also in `tracked`, and the agent sizes both alike before load:
+ * when releases outrun the netns workqueue, every followed namespace may be waiting here at
+ * once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -61,8 +62,15 @@ struct {
 	__type(value, struct netns_config);
 } config SEC(".maps");
 
-/* Every namespace the agent follows, alive or dying; its size is set by the agent before load.
- * Scans of a hash map visit every bucket, so it is sized for the host, not for the worst case. */
+/*
+ * Every namespace the agent follows, alive or dying, keyed by its identity (the cookie,
+ * read_cookie): one entry per namespace, from the moment it is first seen until its free is
+ * sent. Not by address: a freed namespace's memory is soon another's, and a slot per address
+ * had the new namespace take the old one's entry while a scan on another CPU was still
+ * reporting the old one (the old one then counted twice, or the new one's entry deleted).
+ * Its size is set by the agent before load. Scans of a hash map visit every bucket, so it is
+ * sized for the host, not for the worst case.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);

@@ -20,32 +20,34 @@ static __always_inline __u32 found_kind(void)
 }
 
 /* Adds a released namespace to the dying set; its batch is assigned when one starts. */
-static __always_inline void join_dying(__u64 key)
+static __always_inline void join_dying(__u64 cookie)
 {
 	__u32 no_batch_yet = 0;
-	if (bpf_map_update_elem(&dying, &key, &no_batch_yet, BPF_NOEXIST) != 0 &&
-	    !bpf_map_lookup_elem(&dying, &key))
+	if (bpf_map_update_elem(&dying, &cookie, &no_batch_yet, BPF_NOEXIST) != 0 &&
+	    !bpf_map_lookup_elem(&dying, &cookie))
 		count(NETNS_STAT_DYING_FULL);
 }
 
-/* Stops following a namespace whose memory is gone. */
-static __always_inline void forget(__u64 key)
+/* Stops following a namespace whose free is sent. Its identity is never another's, so a
+ * second forget (two scans seeing it out at once) removes nothing else. */
+static __always_inline void forget(__u64 cookie)
 {
-	if (bpf_map_delete_elem(&tracked, &key) == 0)
+	if (bpf_map_delete_elem(&tracked, &cookie) == 0)
 		add_atomic(&tracked_entries, -1);
-	bpf_map_delete_elem(&dying, &key);
+	bpf_map_delete_elem(&dying, &cookie);
 }
 
-/*
- * Whether the namespace at `net` is the one followed at its address. The address alone does
- * not say so: it may still hold the entry of an earlier namespace whose free is not reported
- * yet (the ring buffer was full), and track_net reports that one gone when it takes the slot.
- */
+/* The entry of the namespace with identity `cookie`, NULL if it is not followed (or the
+ * identity could not be read: zero). */
+static __always_inline struct tracked_net *followed(__u64 cookie)
+{
+	return cookie ? bpf_map_lookup_elem(&tracked, &cookie) : NULL;
+}
+
+/* Whether the namespace at `net` is followed. */
 static __always_inline bool is_followed(struct net *net)
 {
-	__u64 key = (__u64)net;
-	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
-	return known && known->cookie == read_cookie(net);
+	return followed(read_cookie(net)) != NULL;
 }
 
 /* Reports a followed namespace whose creation event was lost, as found by a scan (its
@@ -62,7 +64,6 @@ static __always_inline bool report_found(struct tracked_net *t, __u32 source)
 	return true;
 }
 
-#define ENOENT 2
 #define ENOMEM 12
 #define EEXIST 17
 #define E2BIG 7
@@ -75,23 +76,12 @@ static __always_inline void count_store_failure(long err)
 	count(err == -E2BIG || err == -ENOMEM ? NETNS_STAT_TRACKED_FULL : NETNS_STAT_TRACKED_FAILED);
 }
 
-/*
- * Stores `t` at `key`, and keeps `tracked_entries` exact even when another CPU adds or removes
- * the same key meanwhile. Returns 0, or the map's error.
- */
-static __always_inline long store_tracked(__u64 key, struct tracked_net *t)
+/* Starts following `t` under its identity, counted in `tracked_entries`. Returns 0, -EEXIST
+ * if another CPU started following it meanwhile, or the map's error. */
+static __always_inline long store_tracked(struct tracked_net *t)
 {
-	long err = bpf_map_update_elem(&tracked, &key, t, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		/* Stored by another CPU meanwhile, or an entry not deleted: replace it. */
-		err = bpf_map_update_elem(&tracked, &key, t, BPF_EXIST);
-		/* Deleted again in between (a scan forgetting the namespace this address held
-		 * before, by its key): it is an insert after all. */
-		if (err == -ENOENT)
-			err = bpf_map_update_elem(&tracked, &key, t, BPF_NOEXIST);
-		else
-			return err;
-	}
+	__u64 cookie = t->cookie;
+	long err = bpf_map_update_elem(&tracked, &cookie, t, BPF_NOEXIST);
 	if (err == 0)
 		add_atomic(&tracked_entries, 1);
 	return err;
@@ -102,92 +92,77 @@ static __always_inline long store_tracked(__u64 key, struct tracked_net *t)
  * and adds it to the dying set. False if the event could not be sent: nothing changes, and
  * the next scan retries.
  */
-static __always_inline bool mark_released(__u64 key, struct tracked_net *t, const struct net_reading *r, __u32 source)
+static __always_inline bool mark_released(struct tracked_net *t, const struct net_reading *r, __u32 source)
 {
 	if (!emit(NETNS_EV_RELEASED, source, r, 0))
 		return false;
 	t->state = TRACKED_RELEASED;
 	t->active = 0;
 	t->passive = r->passive;
-	join_dying(key);
+	join_dying(t->cookie);
 	return true;
 }
 
 /*
- * Starts following a namespace read as `r` at `key` (its address), where the map holds `known`
- * (looked up by the caller): one a creation hook saw made (`creation`: CREATED, the current
- * task its creator), or one found afterwards (`kind` CREATED, or DISCOVERED during the first
- * inventory). If the same memory held an earlier namespace that we never saw freed, that one
- * is gone: report its free first, so a reused address never hides a lifetime. One found with
- * no active reference left (a list walk's, awaiting its cleanup batch) is reported released.
+ * Starts following a namespace read as `r` at `net`, unless `known`, its entry in `tracked`
+ * (looked up by the caller by its identity), says it is followed already: one a creation hook
+ * saw made (`creation`: CREATED, the current task its creator), or one found afterwards
+ * (`kind` CREATED, or DISCOVERED during the first inventory). One found with no active
+ * reference left (a list walk's, awaiting its cleanup batch) is reported released. An earlier
+ * namespace whose memory this one took keeps its own entry until a scan sees it out.
  */
-static __always_inline void track_reading(__u64 key, struct tracked_net *known, struct net_reading r, __u32 kind,
+static __always_inline void track_reading(struct net *net, struct tracked_net *known, struct net_reading r, __u32 kind,
 					  __u32 source, struct task_struct *holder, bool creation)
 {
-	if (known) {
-		if (known->cookie == r.cookie) {
-			/* Already followed. A walk may find a namespace on the list before its
-			 * creation hook returns; the hook still reports it, as only it knows the
-			 * creator (the agent counts the namespace once). */
-			if (creation && !known->seen &&
-			    emit_for(NETNS_EV_CREATED, source, &r, 0, holder, bpf_ktime_get_ns())) {
-				known->seen = 1;
-				known->reported = 1;
-			}
+	if (!r.cookie)
+		return;                   /* unreadable: counted (read_net) */
+	if (!known) {
+		/* Followed first: a namespace that cannot be followed is counted, not reported
+		 * (its end would never be seen, and it would stay alive in the agent's eyes). */
+		struct tracked_net t = { .cookie = r.cookie, .inum = r.inum, .state = TRACKED_ALIVE,
+					 .active = r.active, .passive = r.passive, .reported = 1,
+					 .seen = creation, .net = (__u64)net,
+					 .created_after_ns = creation ? bpf_ktime_get_ns() : list_walk_epoch };
+		long err = store_tracked(&t);
+		if (err == 0) {
+			/* If the ring buffer is full, the scans report it later (without its
+			 * creator), before anything else about it. Only then, or when it is
+			 * released already, is the entry looked up again. */
+			bool sent = emit_for(kind, source, &r, 0, holder, t.created_after_ns);
+			if (sent && r.active != 0)
+				return;
+			struct tracked_net *stored = followed(r.cookie);
+			if (!stored)
+				return;
+			if (!sent)
+				stored->reported = 0;
+			else
+				mark_released(stored, &r, source);
 			return;
 		}
-		struct net_reading gone = { .cookie = known->cookie, .inum = known->inum,
-					    .active = 0, .passive = 0 };
-		/* Its slot is taken now. One never reported lived and died while the ring buffer
-		 * was full: it is counted, and the agent adds it to its totals without details.
-		 * Of one reported, what cannot be sent is left to the agent's reconciliation (it
-		 * sees the cookie gone from the map). */
-		if (!report_found(known, source)) {
-			count(NETNS_STAT_UNREPORTED);
-		} else {
-			if (known->state == TRACKED_ALIVE)
-				emit(NETNS_EV_RELEASED, source, &gone, 0);
-			emit(NETNS_EV_FREED, source, &gone, 0);
+		if (err != -EEXIST) {
+			count_store_failure(err);
+			return;
 		}
-		/* Its entry goes now, whether or not the new one can be stored: left behind, it
-		 * would be reported gone (or counted unreported) again by every later look at this
-		 * address, and it would hide its free from the agent's reconciliation. Should even
-		 * the delete fail, its entry says it is gone and reported: a scan then only repeats
-		 * its free, which the agent takes once. */
+		known = followed(r.cookie);   /* followed by another CPU meanwhile */
+		if (!known)
+			return;                   /* and seen out already */
+	}
+	/* Already followed. A walk may find a namespace on the list before its creation hook
+	 * returns; the hook still reports it, as only it knows the creator (the agent counts the
+	 * namespace once). */
+	if (creation && !known->seen &&
+	    emit_for(NETNS_EV_CREATED, source, &r, 0, holder, bpf_ktime_get_ns())) {
+		known->seen = 1;
 		known->reported = 1;
-		known->gone = 1;
-		forget(key);
 	}
-	/* Followed first: a namespace that cannot be followed is counted, not reported (its end
-	 * would never be seen, and it would stay alive in the agent's eyes forever). */
-	struct tracked_net t = { .cookie = r.cookie, .inum = r.inum, .state = TRACKED_ALIVE,
-				 .active = r.active, .passive = r.passive, .reported = 1, .seen = creation,
-				 .created_after_ns = creation ? bpf_ktime_get_ns() : list_walk_epoch };
-	long err = store_tracked(key, &t);
-	if (err != 0) {
-		count_store_failure(err);
-		return;
-	}
-	/* If the ring buffer is full, the scans report it later (without its creator), before
-	 * anything else about it. Only then, or when it is released already, is the entry looked
-	 * up again. */
-	bool sent = emit_for(kind, source, &r, 0, holder, t.created_after_ns);
-	if (sent && r.active != 0)
-		return;
-	struct tracked_net *stored = bpf_map_lookup_elem(&tracked, &key);
-	if (!stored || stored->cookie != r.cookie)
-		return;
-	if (!sent)
-		stored->reported = 0;
-	else
-		mark_released(key, stored, &r, source);
 }
 
 /* track_reading for a namespace found, at any pointer (read with probe reads). */
 static __always_inline void track_net(struct net *net, __u32 kind, __u32 source, struct task_struct *holder)
 {
-	__u64 key = (__u64)net;
-	track_reading(key, bpf_map_lookup_elem(&tracked, &key), read_net(net), kind, source, holder, false);
+	struct net_reading r = read_net(net);
+	track_reading(net, followed(r.cookie), r, kind, source, holder, false);
 }
 
 /*
@@ -233,15 +208,15 @@ static __always_inline void notice_task_net_btf(struct task_struct *task, bool c
 	struct followed_hint *hint = created ? NULL : followed_hint_at(key);
 	if (hint && hint->net == key && hint->cookie == cookie)
 		return;
-	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
-	if (known && known->cookie == cookie && (known->seen || !created)) {
+	struct tracked_net *known = followed(cookie);
+	if (known && (known->seen || !created)) {
 		if (hint) {
 			hint->net = key;
 			hint->cookie = cookie;
 		}
 		return;
 	}
-	track_reading(key, known, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
+	track_reading(net, known, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
 }
 
 /* notice_task_net_btf for the current task, with probe reads (no bpf_get_current_task_btf
@@ -251,12 +226,11 @@ static __always_inline void notice_current_net(bool created, __u32 source)
 	struct net *net = task_net((struct task_struct *)bpf_get_current_task());
 	if (!net)
 		return;
-	__u64 key = (__u64)net;
-	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
 	struct net_reading r = read_net(net);
-	if (known && known->cookie == r.cookie && (known->seen || !created))
+	struct tracked_net *known = followed(r.cookie);
+	if (known && (known->seen || !created))
 		return;
-	track_reading(key, known, r, created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
+	track_reading(net, known, r, created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
 }
 
 /* Reports what copy_net_ns returned for a CLONE_NEWNET request: a new net, or an error. */
@@ -265,9 +239,8 @@ static __always_inline void report_copy_net_ns(struct net *result)
 	if (is_err_ptr(result))
 		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_COPY_NET_NS, NULL, (__s32)(long)result);
 	else {
-		__u64 key = (__u64)result;
-		track_reading(key, bpf_map_lookup_elem(&tracked, &key), read_net(result), NETNS_EV_CREATED,
-			      NETNS_SRC_COPY_NET_NS, NULL, true);
+		struct net_reading r = read_net(result);
+		track_reading(result, followed(r.cookie), r, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL, true);
 	}
 }
 
@@ -281,21 +254,19 @@ static __always_inline void report_setup_net(struct net *net, long result)
 /* Reports the release of a namespace whose last active reference is going away now. */
 static __always_inline void release_net(struct net *net, __u32 source)
 {
-	__u64 key = (__u64)net;
 	struct net_reading r = read_net(net);
-	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
+	struct tracked_net *known = followed(r.cookie);
 
-	if (known && known->cookie == r.cookie) {
+	if (known) {
 		if (known->state == TRACKED_ALIVE && known->reported)
-			mark_released(key, known, &r, source);   /* else a scan reports it */
+			mark_released(known, &r, source);   /* else a scan reports it */
 		return;
 	}
 	/* Not followed: its creation was not seen (a kretprobe missed under load, or it was made
 	 * while the inventory ran). It is followed from now on, found, and reported released with
 	 * it, once: the walk of its cleanup batch's start then finds it followed and released,
-	 * rather than report it found, and released, a second time. (An earlier namespace's
-	 * entry at this address is reported gone first.) */
-	track_reading(key, known, r, found_kind(), source, NULL, false);
+	 * rather than report it found, and released, a second time. */
+	track_reading(net, NULL, r, found_kind(), source, NULL, false);
 }
 
 /* What a scan is for: the start or end of a cleanup batch, or a periodic refresh. */
@@ -314,10 +285,12 @@ static __always_inline __u32 scan_source(const struct scan_ctx *ctx)
 
 /*
  * Reports the free of a followed namespace whose memory is released (passive count zero) or
- * now holds another namespace, after its release if that was never reported. Returns false
- * if an event could not be sent: the namespace stays followed and the next scan retries.
+ * now holds another namespace, after its creation and release if those were never reported,
+ * and stops following it. Returns false if an event could not be sent: the namespace stays
+ * followed and the next scan retries. Never counted without its identity, so the agent takes
+ * it once even if two scans see it out at once.
  */
-static __always_inline bool report_gone(__u64 key, struct tracked_net *t, __u32 source)
+static __always_inline bool report_gone(struct tracked_net *t, __u32 source)
 {
 	struct net_reading last = { .cookie = t->cookie, .inum = t->inum, .active = 0, .passive = 0 };
 	/* Judged once, while the memory still read as freed: it may hold something else by the
@@ -333,7 +306,7 @@ static __always_inline bool report_gone(__u64 key, struct tracked_net *t, __u32 
 	}
 	if (!emit(NETNS_EV_FREED, source, &last, 0))
 		return false;
-	forget(key);
+	forget(last.cookie);
 	return true;
 }
 
@@ -387,18 +360,17 @@ static __always_inline bool is_gone_unlisted(struct net *net, const struct net_r
  * when its active count reads zero, and on a refresh any change of its refcounts. State
  * changes only once the event is sent.
  */
-static __always_inline void scan_one(__u64 key, struct tracked_net *t, const struct net_reading *r, __u32 purpose,
-				     bool gone)
+static __always_inline void scan_one(struct tracked_net *t, const struct net_reading *r, __u32 purpose, bool gone)
 {
 	__u32 source = purpose == SCAN_BATCH_START ? NETNS_SRC_CLEANUP_START : NETNS_SRC_REFRESH;
 
 	if (gone) {
-		report_gone(key, t, source);
+		report_gone(t, source);
 		return;
 	}
 	if (!report_found(t, source))
 		return;                           /* its creation first, at the next scan */
-	if (t->state == TRACKED_ALIVE && r->active == 0 && !mark_released(key, t, r, source))
+	if (t->state == TRACKED_ALIVE && r->active == 0 && !mark_released(t, r, source))
 		return;
 	if (purpose == SCAN_REFRESH && (r->active != t->active || r->passive != t->passive)) {
 		if (!emit(NETNS_EV_REFS, source, r, 0))
@@ -408,10 +380,17 @@ static __always_inline void scan_one(__u64 key, struct tracked_net *t, const str
 	t->passive = r->passive;
 }
 
-static long scan_tracked_one(struct bpf_map *map, __u64 *key, struct tracked_net *t, struct scan_ctx *ctx)
+/* A followed namespace, re-read where it is (or was). */
+static __always_inline void scan_followed(struct tracked_net *t, __u32 purpose)
 {
-	struct net_reading r = read_net((struct net *)*key);
-	scan_one(*key, t, &r, ctx->purpose, is_gone_unlisted((struct net *)*key, &r, t));
+	struct net *net = (struct net *)t->net;
+	struct net_reading r = read_net(net);
+	scan_one(t, &r, purpose, is_gone_unlisted(net, &r, t));
+}
+
+static long scan_tracked_one(struct bpf_map *map, __u64 *cookie, struct tracked_net *t, struct scan_ctx *ctx)
+{
+	scan_followed(t, ctx->purpose);
 	return 0;
 }
 
@@ -420,22 +399,41 @@ static long scan_tracked_one(struct bpf_map *map, __u64 *key, struct tracked_net
  * passive references (a zombie now: refreshes watch for its free). Changes nothing if an
  * event cannot be sent: the next scan retries.
  */
-static __always_inline void end_dying_one(__u64 key)
+static __always_inline void end_dying_one(__u64 cookie)
 {
-	struct tracked_net *t = bpf_map_lookup_elem(&tracked, &key);
+	struct tracked_net *t = followed(cookie);
 	if (!t) {
-		bpf_map_delete_elem(&dying, &key);
+		bpf_map_delete_elem(&dying, &cookie);
 		return;
 	}
-	struct net_reading r = read_net((struct net *)key);
-	if (is_gone_unlisted((struct net *)key, &r, t)) {
-		report_gone(key, t, NETNS_SRC_CLEANUP_END);
+	struct net *net = (struct net *)t->net;
+	struct net_reading r = read_net(net);
+	if (is_gone_unlisted(net, &r, t)) {
+		report_gone(t, NETNS_SRC_CLEANUP_END);
 		return;
 	}
 	if (!report_found(t, NETNS_SRC_CLEANUP_END) || !emit(NETNS_EV_TORN_DOWN, NETNS_SRC_CLEANUP_END, &r, 0))
 		return;
 	t->state = TRACKED_TORN_DOWN;
-	bpf_map_delete_elem(&dying, &key);
+	bpf_map_delete_elem(&dying, &cookie);
+}
+
+/* A dying namespace whose batch has not ended: reported gone if its memory is. Returns
+ * whether it is still dying (its entry in the dying set stays). */
+static __always_inline bool watch_dying_one(__u64 cookie, __u32 source)
+{
+	struct tracked_net *t = followed(cookie);
+	if (!t) {
+		bpf_map_delete_elem(&dying, &cookie);
+		return false;
+	}
+	struct net *net = (struct net *)t->net;
+	struct net_reading r = read_net(net);
+	if (is_gone_unlisted(net, &r, t)) {
+		report_gone(t, source);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -443,23 +441,13 @@ static __always_inline void end_dying_one(__u64 key)
  * without a batch into it; its end reports those of the batch still held by passive
  * references as torn down, and frees the others.
  */
-static long scan_dying_one(struct bpf_map *map, __u64 *key, __u32 *batch, struct scan_ctx *ctx)
+static long scan_dying_one(struct bpf_map *map, __u64 *cookie, __u32 *batch, struct scan_ctx *ctx)
 {
 	if (ctx->purpose == SCAN_BATCH_END && *batch == ctx->batch) {
-		end_dying_one(*key);
+		end_dying_one(*cookie);
 		return 0;
 	}
-	struct tracked_net *t = bpf_map_lookup_elem(&tracked, key);
-	if (!t) {
-		bpf_map_delete_elem(map, key);
-		return 0;
-	}
-	struct net_reading r = read_net((struct net *)*key);
-	if (is_gone_unlisted((struct net *)*key, &r, t)) {
-		report_gone(*key, t, scan_source(ctx));
-		return 0;
-	}
-	if (ctx->purpose == SCAN_BATCH_START && *batch == 0)
+	if (watch_dying_one(*cookie, scan_source(ctx)) && ctx->purpose == SCAN_BATCH_START && *batch == 0)
 		*batch = ctx->batch;
 	return 0;
 }

@@ -12,12 +12,12 @@ enum tracking_test_op {
 	OP_CREATED = 1,      /* a creation hook saw the namespace made (track_reading, creation) */
 	OP_FOUND = 2,        /* a scan found it (track_reading, not a creation) */
 	OP_RELEASED = 3,     /* its last active reference went (release_net's path for a followed one) */
-	OP_GONE = 4,         /* a scan judged its memory freed (report_gone) */
+	OP_GONE = 4,         /* a scan judged the namespace `cookie` freed (report_gone) */
 	OP_FILL_EVENTS = 5,  /* events until the ring buffer is full */
 };
 
 struct tracking_test_step {
-	__u64 key;       /* the namespace's address */
+	__u64 net;       /* the namespace's address */
 	__u64 cookie;
 	__u32 inum;
 	__s32 active;
@@ -39,24 +39,24 @@ int run_step(void *ctx)
 	struct tracking_test_step *s = bpf_map_lookup_elem(&step, &zero);
 	if (!s)
 		return 1;
-	__u64 key = s->key;
+	struct net *net = (struct net *)s->net;
 	struct net_reading r = { .cookie = s->cookie, .inum = s->inum, .active = s->active,
 				 .passive = s->passive, .readable = true };
-	struct tracked_net *known = bpf_map_lookup_elem(&tracked, &key);
+	struct tracked_net *known = followed(r.cookie);
 	switch (s->op) {
 	case OP_CREATED:
-		track_reading(key, known, r, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL, true);
+		track_reading(net, known, r, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL, true);
 		break;
 	case OP_FOUND:
-		track_reading(key, known, r, found_kind(), NETNS_SRC_REFRESH, NULL, false);
+		track_reading(net, known, r, found_kind(), NETNS_SRC_REFRESH, NULL, false);
 		break;
 	case OP_RELEASED:
-		if (known && known->cookie == r.cookie && known->state == TRACKED_ALIVE && known->reported)
-			mark_released(key, known, &r, NETNS_SRC_PUT_NET);
+		if (known && known->state == TRACKED_ALIVE && known->reported)
+			mark_released(known, &r, NETNS_SRC_PUT_NET);
 		break;
 	case OP_GONE:
 		if (known)
-			report_gone(key, known, NETNS_SRC_REFRESH);
+			report_gone(known, NETNS_SRC_REFRESH);
 		break;
 	case OP_FILL_EVENTS:
 		for (int i = 0; i < 256; i++)
