@@ -137,19 +137,34 @@ struct ContainerRuntimeTests {
         await agent.stop()
     }
 
-    @Test("a container in a pod-shaped cgroup (the kubelet's cgroupfs layout) yields the pod UID")
-    func podShapedCgroup() async throws {
+    /// The kubelet's two namings of a pod's cgroup: cgroupfs, and systemd's (slices, with `_`
+    /// for `-` in the UID), made here by docker's cgroupfs driver under a parent named so.
+    enum PodCgroupNaming: String, CaseIterable, Sendable {
+        case cgroupfs, systemd
+
+        func parent(pod: String) -> String {
+            switch self {
+            case .cgroupfs: "/kubepods/burstable/pod\(pod)"
+            case .systemd:
+                "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod\(pod.replacingOccurrences(of: "-", with: "_")).slice"
+            }
+        }
+    }
+
+    @Test("a container in a pod-shaped cgroup (the kubelet's layouts) yields the pod UID", arguments: PodCgroupNaming.allCases)
+    func podShapedCgroup(naming: PodCgroupNaming) async throws {
         let agent = try await RunningAgent()
         try await DockerDaemon.with { docker in
             let pod = UUID().uuidString.lowercased()
-            let (id, inum) = try docker.sleeper(["--cgroup-parent", "/kubepods/burstable/pod\(pod)"])
+            let parent = naming.parent(pod: pod)
+            let (id, inum) = try docker.sleeper(["--cgroup-parent", parent])
             try await eventually("the container's namespace \(inum) is listed alive") {
                 try agent.namespaces().contains { $0.inum == inum && $0.state == "alive" }
             }
             let listed = try #require(try agent.namespaces().first { $0.inum == inum && $0.state == "alive" })
             #expect(listed.creator?.container?.podUid == pod)
             #expect(listed.creator?.container?.id == id)
-            #expect(listed.creator?.cgroupPath?.contains("/kubepods/burstable/pod\(pod)/\(id)") == true,
+            #expect(listed.creator?.cgroupPath?.contains("\(parent)/\(id)") == true,
                     "cgroup path: \(listed.creator?.cgroupPath ?? "none")")
         }
         await agent.stop()
