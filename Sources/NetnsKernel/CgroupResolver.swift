@@ -12,6 +12,8 @@ final class CgroupResolver {
     private let minimumRewalkInterval: UInt64
     private var paths: [UInt64: String] = [:]
     private var lastWalk: UInt64 = 0
+    /// Walks of the hierarchy so far: a miss after a walk is a real one.
+    private(set) var walks = 0
 
     /// Resolves against `root`, by default the cgroup v2 hierarchy's mount point (none on a
     /// host with only cgroup v1, where ids cannot be resolved).
@@ -27,6 +29,7 @@ final class CgroupResolver {
         if let path = paths[id] { return path }
         guard now &- lastWalk >= minimumRewalkInterval || lastWalk == 0 else { return nil }
         lastWalk = now
+        walks += 1
         if paths.count > capacity { paths.removeAll(keepingCapacity: true) }
         walk(directory: root, relative: "/", depth: 0)
         return paths[id]

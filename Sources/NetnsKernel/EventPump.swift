@@ -1,6 +1,7 @@
 import BPFKit
 import Dispatch
 import NetnsCore
+import NetnsSystem
 import Synchronization
 
 /// Moves events from the ring buffer into the agent's state (a `NamespaceEventSink`), on a
@@ -104,14 +105,43 @@ private final class EventBatch: @unchecked Sendable {
         }
     }
 
+    /// Creators' cgroups not found when their creation arrived, with the walks each may still
+    /// miss: the resolver walks at most once a second, so a cgroup made since its last walk (a
+    /// second container started within a second of the first) is looked for at later polls
+    /// (every few seconds at most, idle or not), not given up on.
+    private var unresolved: [UInt64: Int] = [:]
+    private static let walksBeforeGivingUp = 3, unresolvedLimit = 1024
+
     func flush(into state: any NamespaceEventSink) {
-        guard !events.isEmpty || decodeErrors > 0 else { return }
         var paths: [UInt64: String] = [:]
-        for event in events where event.kind == .created && paths[event.task.cgroupID] == nil {
-            paths[event.task.cgroupID] = cgroups.path(of: event.task.cgroupID, now: event.timestamp)
+        for event in events where event.kind == .created {
+            let id = event.task.cgroupID
+            guard id != 0, paths[id] == nil, unresolved[id] == nil else { continue }
+            if let path = cgroups.path(of: id, now: event.timestamp) {
+                paths[id] = path
+            } else if unresolved.count < Self.unresolvedLimit {
+                unresolved[id] = Self.walksBeforeGivingUp
+            }
         }
+        if !unresolved.isEmpty { resolveLate(into: &paths) }
+        guard !events.isEmpty || decodeErrors > 0 || !paths.isEmpty else { return }
         state.ingest(events, decodeErrors: decodeErrors, cgroupPaths: paths)
         events.removeAll(keepingCapacity: true)
         decodeErrors = 0
+    }
+
+    /// Looks for the unresolved cgroups again; one missed by `walksBeforeGivingUp` walks is
+    /// gone (or was never under the hierarchy), and given up on.
+    private func resolveLate(into paths: inout [UInt64: String]) {
+        let now = SystemClock.monotonic()
+        for (id, walksLeft) in unresolved {
+            let walksBefore = cgroups.walks
+            if let path = cgroups.path(of: id, now: now) {
+                paths[id] = path
+                unresolved[id] = nil
+            } else if cgroups.walks > walksBefore {
+                unresolved[id] = walksLeft > 1 ? walksLeft - 1 : nil
+            }
+        }
     }
 }

@@ -171,3 +171,80 @@ struct ContainerRuntimeTests {
     }
 }
 }
+
+extension RealKernel {
+/// Creators' cgroups resolved to containers on the cgroup v2 hierarchy (this host's, or one
+/// mounted for the test where none is).
+@Suite("Cgroup attribution")
+struct CgroupAttributionTests {
+    @Test("namespaces made in containers started within a second of each other are each attributed (the resolver walks once a second: a later walk finds the rest)")
+    func cgroupsMadeTogether() async throws {
+        let hierarchy = try CgroupHierarchy.mounted()
+        defer { hierarchy.release() }
+        let parent = "\(hierarchy.root)/netns-tracer-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: false)
+        let agent = try await RunningAgent()
+        var started: [(id: String, directory: String, process: Process)] = []
+        defer {
+            started.forEach { Host.stop($0.process) }
+            for entry in started { _ = try? Host.must(["rmdir", entry.directory], timeout: .seconds(10)) }
+            try? FileManager.default.removeItem(atPath: parent)
+        }
+        // Five containers' cgroups, each made 200 ms after the last with a namespace made in it
+        // at once: all but the first are made within a second of a walk that did not see them.
+        for _ in 0..<5 {
+            let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+            let directory = "\(parent)/docker-\(id).scope"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+            let process = try Host.start(["sh", "-c", "echo $$ >\"$0/cgroup.procs\" && exec unshare --net sleep 120", directory])
+            started.append((id, directory, process))
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        var inums: [String: UInt32] = [:]
+        for entry in started {
+            try await eventually("the namespace made in \(entry.id.prefix(12)) has its own inode") {
+                guard let inum = Host.netnsInode(pid: entry.process.processIdentifier), inum != Host.inode("/proc/self/ns/net") else { return false }
+                inums[entry.id] = inum
+                return true
+            }
+        }
+        try await eventually("every namespace names its container", timeout: .seconds(30)) {
+            let listed = try agent.namespaces()
+            return started.allSatisfy { entry in
+                listed.contains { $0.inum == inums[entry.id] && $0.creator?.container?.id == entry.id }
+            }
+        }
+        for entry in started {
+            let listed = try #require(try agent.namespaces().first { $0.inum == inums[entry.id] })
+            #expect(listed.creator?.container?.runtime == "docker")
+            #expect(listed.creator?.cgroupPath?.hasSuffix("/docker-\(entry.id).scope") == true)
+        }
+        await agent.stop()
+    }
+}
+}
+
+/// The cgroup v2 hierarchy: where this host mounts it, or mounted for a test where it does not.
+struct CgroupHierarchy {
+    let root: String
+    private let mountedHere: Bool
+
+    static func mounted() throws -> CgroupHierarchy {
+        let mountInfo = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        for line in mountInfo.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if let separator = fields.firstIndex(of: "-"), separator + 1 < fields.count, fields[separator + 1] == "cgroup2" {
+                return CgroupHierarchy(root: String(fields[4]), mountedHere: false)
+            }
+        }
+        let root = "/run/netns-tracer-test-cgroup2"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Host.must(["mount", "-t", "cgroup2", "cgroup2", root])
+        return CgroupHierarchy(root: root, mountedHere: true)
+    }
+
+    func release() {
+        guard mountedHere else { return }
+        _ = try? Host.must(["umount", root], timeout: .seconds(10))
+    }
+}
