@@ -72,6 +72,8 @@ public struct AgentConfiguration: Sendable {
     public var textfileInterval: Duration = .seconds(15)
     /// TLS and basic authentication for the HTTP endpoint (the exporter toolkit's format).
     public var webConfigPath: String?
+    /// How far a follower of `GET /events` may fall behind before it is cut off.
+    public var eventStreamMaxPendingBytes = EventHub.defaultMaxPendingBytes
 
     /// Creates the default configuration.
     public init() {}
@@ -147,7 +149,8 @@ public final class Agent: Service {
         let recorder = try configuration.recordPath.map { path throws in try Recorder(path: path, clock: clock) }
         let state = AgentState(
             aggregator: Aggregator(limits: configuration.aggregatorLimits, leakThresholds: configuration.leakThresholds),
-            recorder: recorder)
+            recorder: recorder,
+            events: configuration.serve ? EventHub(clock: clock, maxPendingBytes: configuration.eventStreamMaxPendingBytes) : nil)
 
         let limits = configuration.probeLimits
         let probes: ProbeSet
@@ -271,6 +274,7 @@ public final class Agent: Service {
         }
 
         logger.info("shutting down")
+        state.events?.finish()
         await exporter?.stop()
         textfile?.remove()
         probes.detach()
@@ -294,6 +298,7 @@ public final class Agent: Service {
                 let format = ExpositionFormat.negotiate(accept: headers.first(name: "Accept"))
                 var snapshot = state.snapshot()
                 snapshot.httpRefusals = statistics.refusals
+                snapshot.eventStream = state.events?.statistics ?? EventStreamStatistics()
                 snapshot.webConfigReloadFailures = security?.reloadFailures.load(ordering: .relaxed) ?? 0
                 snapshot.process = ProcessStatistics.current()
                 return HTTPReply(status: .ok, contentType: format.contentType,
@@ -303,9 +308,12 @@ public final class Agent: Service {
             case "/namespaces":
                 return HTTPReply(status: .ok, contentType: NamespacesDocument.contentType,
                                  stream: NamespacesDocument.chunks(state.snapshot(), clock: clock, now: ClockMapping.monotonicNow()))
+            case "/events":
+                guard let events = state.events else { return nil }
+                return HTTPReply(status: .ok, contentType: EventLines.contentType, live: events.body)
             case "/":
                 return HTTPReply(status: .ok, contentType: "text/plain",
-                                 body: "netns-tracer: GET /metrics (Prometheus) or /namespaces (JSON)\n")
+                                 body: "netns-tracer: GET /metrics (Prometheus), /namespaces (JSON) or /events (JSON lines, live)\n")
             default:
                 return nil
             }

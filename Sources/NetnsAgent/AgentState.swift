@@ -11,11 +11,15 @@ public final class AgentState: NamespaceEventSink {
 
     private let state: Mutex<Snapshot>
     private let recorder: Recorder?
+    /// The followers of the event stream, fed the lifecycle events of each batch applied.
+    public let events: EventHub?
 
     /// Creates the state around an empty aggregator, recording every input to `recorder`.
-    public init(aggregator: Aggregator = Aggregator(), probeSet: ProbeSetKind? = nil, recorder: Recorder? = nil) {
+    public init(aggregator: Aggregator = Aggregator(), probeSet: ProbeSetKind? = nil, recorder: Recorder? = nil,
+                events: EventHub? = nil) {
         state = Mutex(Snapshot(aggregator: aggregator, probeSet: probeSet))
         self.recorder = recorder
+        self.events = events
     }
 
     /// A copy of the current state (cheap: the collections are copy-on-write).
@@ -30,7 +34,15 @@ public final class AgentState: NamespaceEventSink {
                 record(.cgroupPath(id: id, path: path), into: &snapshot)
             }
             for event in events { record(.event(event), into: &snapshot) }
+            // Lifecycle events are made only while someone follows; they are sent in the
+            // lock, so followers see them in the order they were applied.
+            let hub = self.events.flatMap { $0.isFollowed ? $0 : nil }
+            if hub != nil { snapshot.aggregator.lifecycle = [] }
             snapshot.aggregator.apply(events)
+            if let hub {
+                hub.publish(snapshot.aggregator.lifecycle ?? [], cgroups: snapshot.cgroups)
+                snapshot.aggregator.lifecycle = nil
+            }
             snapshot.recordsReceived += UInt64(events.count + decodeErrors)
             snapshot.decodeErrors += UInt64(decodeErrors)
         }

@@ -39,9 +39,40 @@ public struct AgentClient: Sendable {
 
     /// GETs `path` and returns the body of a 200 response. Blocks the calling thread.
     public func get(_ path: String) throws(Failure) -> String {
+        let result: Response = try request(path, accept: "*/*", close: true) { response in
+            [IdleStateHandler(readTimeout: Self.timeout), ResponseCollector(response, limit: Self.maximumResponseBytes)]
+        }
+        let body = String(buffer: result.body)
+        guard result.status == .ok else {
+            throw Failure(description: "\(baseURL)\(path) answered \(result.status.code): \(body.prefix(200))")
+        }
+        return body
+    }
+
+    /// The longest line `follow` accepts.
+    static let maximumLineBytes = 64 << 10
+
+    /// GETs `path`, a stream of lines (`/events`), calls `onStart` once the agent has accepted,
+    /// then `onLine` with each line as it arrives, on another thread, one at a time, until the
+    /// agent ends the stream. Blocks the calling thread; only the connection and the response
+    /// head have a deadline (a stream may be quiet for hours).
+    public func follow(_ path: String, onStart: @escaping @Sendable () -> Void = {},
+                       onLine: @escaping @Sendable (String) -> Void) throws(Failure) {
+        let _: Void = try request(path, accept: "application/x-ndjson", close: false) { ended in
+            [LineFollower(ended, headTimeout: Self.timeout, maximumLineBytes: Self.maximumLineBytes,
+                          onStart: onStart, onLine: onLine)]
+        }
+    }
+
+    /// Connects, sends a GET of `path` and waits for what the handlers `handling` makes
+    /// complete their promise with.
+    private func request<Result: Sendable>(
+        _ path: String, accept: String, close: Bool,
+        handling: @escaping @Sendable (EventLoopPromise<Result>) -> [any ChannelHandler]
+    ) throws(Failure) -> Result {
         let url = "\(baseURL)\(path)"
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let response = loop.makePromise(of: Response.self)
+        let promise = loop.makePromise(of: Result.self)
         let channel: Channel
         do {
             channel = try ClientBootstrap(group: loop)
@@ -49,35 +80,26 @@ public struct AgentClient: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandlers([
-                            IdleStateHandler(readTimeout: Self.timeout),
-                            ResponseCollector(response, limit: Self.maximumResponseBytes),
-                        ])
+                        try channel.pipeline.syncOperations.addHandlers(handling(promise))
                     }
                 }
                 .connect(host: host, port: port).wait()
         } catch {
-            response.fail(error)
+            promise.fail(error)
             throw Failure(description: "cannot connect to the agent at \(baseURL): \(Self.reason(error)) (is `netns-tracer run` running?)")
         }
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
         head.headers.add(name: "Host", value: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
-        head.headers.add(name: "Connection", value: "close")
-        head.headers.add(name: "Accept", value: "*/*")
+        if close { head.headers.add(name: "Connection", value: "close") }
+        head.headers.add(name: "Accept", value: accept)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        let result: Response
         do {
-            result = try response.futureResult.wait()
+            return try promise.futureResult.wait()
         } catch {
             channel.close(promise: nil)
             throw Failure(description: "\(url): \(Self.reason(error))")
         }
-        let body = String(buffer: result.body)
-        guard result.status == .ok else {
-            throw Failure(description: "\(url) answered \(result.status.code): \(body.prefix(200))")
-        }
-        return body
     }
 
     private static func reason(_ error: any Error) -> String {
@@ -153,6 +175,102 @@ private final class ResponseCollector: ChannelInboundHandler {
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
         guard !completed else { return }
         completed = true
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+}
+
+/// Hands each line of a streamed response to `onLine`; completes `promise` when the stream
+/// ends (with a failure if it was not a 200, the head did not come in time, or a line was too
+/// long).
+private final class LineFollower: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let promise: EventLoopPromise<Void>
+    private let headTimeout: TimeAmount
+    private let maximumLineBytes: Int
+    private let onStart: @Sendable () -> Void
+    private let onLine: @Sendable (String) -> Void
+    private var status: HTTPResponseStatus?
+    private var pending = ByteBuffer()
+    private var headDeadline: Scheduled<Void>?
+    private var completed = false
+
+    init(_ promise: EventLoopPromise<Void>, headTimeout: TimeAmount, maximumLineBytes: Int,
+         onStart: @escaping @Sendable () -> Void, onLine: @escaping @Sendable (String) -> Void) {
+        self.promise = promise
+        self.onStart = onStart
+        self.headTimeout = headTimeout
+        self.maximumLineBytes = maximumLineBytes
+        self.onLine = onLine
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let seconds = headTimeout.nanoseconds / 1_000_000_000
+        headDeadline = context.eventLoop.scheduleTask(in: headTimeout) {
+            let (follower, context) = loopBound.value
+            follower.fail(ResponseFailure(description: "no answer for \(seconds) s"), context: context)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            headDeadline?.cancel()
+            status = head.status
+            if head.status == .ok { onStart() }
+        case .body(var part):
+            pending.writeBuffer(&part)
+            guard status == .ok else {
+                if pending.readableBytes > maximumLineBytes { pending.moveWriterIndex(to: maximumLineBytes) }
+                return
+            }
+            while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                let length = newline - pending.readerIndex
+                let line = pending.readString(length: length) ?? ""
+                pending.moveReaderIndex(forwardBy: 1)
+                if !line.isEmpty { onLine(line) }
+            }
+            pending.discardReadBytes()
+            if pending.readableBytes > maximumLineBytes {
+                fail(ResponseFailure(description: "a line longer than \(maximumLineBytes >> 10) KiB"), context: context)
+            }
+        case .end:
+            guard let status, status == .ok else {
+                let body = pending.readString(length: min(pending.readableBytes, 200)) ?? ""
+                return fail(ResponseFailure(description: "answered \(status?.code ?? 0): \(body)"), context: context)
+            }
+            complete(context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error, context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if status == .ok {
+            complete(context: context)   // an agent that stops ends the stream by closing it
+        } else {
+            fail(ResponseFailure(description: "the connection closed before the response began"), context: context)
+        }
+        context.fireChannelInactive()
+    }
+
+    private func complete(context: ChannelHandlerContext) {
+        guard !completed else { return }
+        completed = true
+        headDeadline?.cancel()
+        promise.succeed(())
+        context.close(promise: nil)
+    }
+
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
+        guard !completed else { return }
+        completed = true
+        headDeadline?.cancel()
         promise.fail(error)
         context.close(promise: nil)
     }

@@ -74,6 +74,10 @@ public struct Aggregator: Sendable {
     /// The newest event timestamp seen: the aggregator's notion of "now".
     public private(set) var latestTimestamp: UInt64 = 0
 
+    /// The lifecycle events `apply` made, while capturing (not nil): the agent captures while
+    /// anyone follows the event stream, and takes them after each batch.
+    public var lifecycle: [LifecycleEvent]?
+
     private var freedOrder = FIFOQueue<UInt64>()
     private var pendingSetups: [UInt64: Int32] = [:]
     private var pendingSetupOrder = FIFOQueue<UInt64>()
@@ -180,6 +184,10 @@ public struct Aggregator: Sendable {
         switch event.kind {
         case .createFailed:
             counters.setupFailures += 1
+            if lifecycle != nil {
+                lifecycle?.append(LifecycleEvent(kind: .setupFailed, timestamp: event.timestamp, cookie: 0, inum: 0,
+                                                 creator: event.task.pid == 0 ? nil : event.task, result: event.result))
+            }
         case .cleanupStart:
             cleanupStartedAt = event.timestamp
         case .cleanupEnd:
@@ -225,6 +233,7 @@ public struct Aggregator: Sendable {
         counters.freed += change.freed ? 1 : 0
         counters.reconciled += change.freed && event.source == NETNS_SRC_RECONCILE.rawValue ? 1 : 0
         if let lifetime = change.lifetime { lifetimes.observe(lifetime) }
+        if lifecycle != nil { recordLifecycle(change, cookie: event.cookie) }
         guard change.before != change.after else { return }
         if let before = change.before { adjustCount(before, by: -1) }
         adjustCount(change.after, by: 1)
@@ -235,7 +244,7 @@ public struct Aggregator: Sendable {
     private struct Change {
         var before: NamespaceState?
         var after: NamespaceState = .alive
-        var created = false, discovered = false, released = false, freed = false
+        var created = false, discovered = false, released = false, tornDown = false, freed = false
         /// Seconds from creation to release, when this event completed the pair.
         var lifetime: Double?
     }
@@ -284,6 +293,7 @@ public struct Aggregator: Sendable {
             change.released = markReleased(&record, at: event.timestamp)
         case .tornDown:
             change.released = markReleased(&record, at: event.timestamp)
+            change.tornDown = record.tornDownAt == nil
             record.tornDownAt = min(record.tornDownAt ?? event.timestamp, event.timestamp)
         case .freed:
             change.released = markReleased(&record, at: event.timestamp)  // a free implies the release
@@ -300,6 +310,23 @@ public struct Aggregator: Sendable {
         }
         change.after = record.state
         return change
+    }
+
+    /// The lifecycle events of one change to the record of `cookie`, in the order they happened.
+    private mutating func recordLifecycle(_ change: Change, cookie: UInt64) {
+        guard change.created || change.discovered || change.released || change.tornDown || change.freed,
+              let record = namespaces[cookie] else { return }
+        func add(_ kind: LifecycleEvent.Kind, _ time: UInt64?, since start: UInt64? = nil) {
+            guard let time else { return }
+            let duration = start.map { time >= $0 ? time - $0 : 0 }
+            lifecycle?.append(LifecycleEvent(kind: kind, timestamp: time, cookie: cookie, inum: record.inum,
+                                             creator: record.creator, duration: duration))
+        }
+        if change.created { add(.created, record.createdAt) }
+        if change.discovered { add(.discovered, record.discoveredAt) }
+        if change.released { add(.released, record.releasedAt, since: record.lifetimeKnown ? record.createdAt : nil) }
+        if change.tornDown { add(.tornDown, record.tornDownAt, since: record.releasedAt) }
+        if change.freed { add(.freed, record.freedAt, since: record.releasedAt) }
     }
 
     /// Records a release (or a fact that implies one); the earliest time seen wins, so a

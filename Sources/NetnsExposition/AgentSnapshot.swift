@@ -24,6 +24,8 @@ public struct AgentSnapshot: Sendable {
     public var capabilities: UInt64?
     /// What the HTTP server refused, as of the rendering.
     public var httpRefusals = HTTPRefusals()
+    /// The followers of `GET /events`, as of the rendering.
+    public var eventStream = EventStreamStatistics()
     /// Changes of the `--web.config.file` (or the files it names) that could not be loaded.
     public var webConfigReloadFailures: UInt64 = 0
     /// The agent process's own CPU, memory and descriptors, read when `/metrics` is served
@@ -34,6 +36,19 @@ public struct AgentSnapshot: Sendable {
     public init(aggregator: Aggregator, probeSet: ProbeSetKind? = nil) {
         self.aggregator = aggregator
         self.probeSet = probeSet
+    }
+}
+
+/// The followers of the event stream.
+public struct EventStreamStatistics: Sendable, Equatable {
+    /// Connections following `GET /events` now.
+    public var clients = 0
+    /// Followers cut off for falling too far behind.
+    public var cutOff: UInt64 = 0
+
+    public init(clients: Int = 0, cutOff: UInt64 = 0) {
+        self.clients = clients
+        self.cutOff = cutOff
     }
 }
 

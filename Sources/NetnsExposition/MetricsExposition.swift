@@ -76,6 +76,9 @@ public enum MetricsExposition {
                                 ("tls_handshake", snapshot.httpRefusals.tlsHandshake)] {
             text.sample("netns_tracer_http_refused_total", labels: [("reason", reason)], value)
         }
+        text.gauge("netns_tracer_event_stream_clients", "Connections following GET /events now.", snapshot.eventStream.clients)
+        text.counter("netns_tracer_event_stream_cut_off_total", "Followers of GET /events cut off for falling too far behind (the agent never waits for one).",
+                     snapshot.eventStream.cutOff)
         text.gauge("netns_tracer_capabilities_dropped", "1 once the agent has given up every capability but CAP_BPF and CAP_SYS_PTRACE after start-up.",
                    snapshot.capabilities == nil ? 0 : 1)
         text.counter("netns_tracer_web_config_reload_failures_total", "Changes of --web.config.file, or of a file it names, that could not be loaded (the last good configuration stays in force).",

@@ -169,17 +169,22 @@ public enum NamespacesDocument {
     private static func writeCreator(_ task: TaskIdentity?, cgroups: borrowing CgroupLookup, to json: inout JSONWriter) {
         guard let task else { return json.null() }
         json.beginObject()
+        writeCreatorFields(task, to: &json)
+        json.fields(cgroups.fragment)   // cgroupPath, container
+        json.endObject()
+    }
+
+    /// A creator's own fields, before its cgroup's: `pid`, `comm`, `cgroupId`, `uid`, `ppid`.
+    static func writeCreatorFields(_ task: TaskIdentity, to json: inout JSONWriter) {
         json.field("pid", task.pid)
         json.field("comm", task.commBytes)
         json.field("cgroupId", task.cgroupID)
         json.field("uid", task.uid)
         json.field("ppid", task.ppid)
-        json.fields(cgroups.fragment)   // cgroupPath, container
-        json.endObject()
     }
 
     /// The fields a creator's cgroup adds: `cgroupPath` and `container` (null if unknown).
-    fileprivate static func writeCgroup(_ cgroup: CgroupInfo?, to json: inout JSONWriter) {
+    static func writeCgroup(_ cgroup: CgroupInfo?, to json: inout JSONWriter) {
         json.field("cgroupPath", cgroup?.path)
         json.key("container")
         if let container = cgroup?.container {

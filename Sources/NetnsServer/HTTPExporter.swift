@@ -16,6 +16,8 @@ public struct HTTPReply: Sendable {
     public var parts: [ByteBuffer]
     /// The body, when it is rendered chunk by chunk as it is sent (then `parts` is empty).
     public var stream: ChunkedBody?
+    /// The body, when it has no end of its own (then `parts` is empty).
+    public var live: LiveBody?
     /// Extra headers.
     public var headers: [(String, String)] = []
 
@@ -39,8 +41,84 @@ public struct HTTPReply: Sendable {
         self.stream = stream
     }
 
+    /// A reply whose body is pushed as things happen, chunk by chunk, until the client goes.
+    public init(status: HTTPResponseStatus, contentType: String, live: LiveBody, headers: [(String, String)] = []) {
+        self.init(status: status, contentType: contentType, parts: [], headers: headers)
+        self.live = live
+    }
+
     /// The body's length in bytes, when it is held whole.
-    public var contentLength: Int? { stream == nil ? parts.reduce(0) { $0 + $1.readableBytes } : nil }
+    public var contentLength: Int? { stream == nil && live == nil ? parts.reduce(0) { $0 + $1.readableBytes } : nil }
+}
+
+/// A body with no end of its own (`GET /events`): once the response head is sent, `attach` is
+/// given the connection's `LiveWriter`, and whoever holds it pushes chunks as things happen.
+/// Such a connection has no idle limit (a quiet stream is not a stalled client); instead a
+/// client that falls `maxPendingBytes` behind is cut off, so it never holds the agent's memory.
+public struct LiveBody: Sendable {
+    /// How far behind a client may fall before it is cut off.
+    public var maxPendingBytes: Int
+    /// Takes the writer of a connection whose stream has begun.
+    public var attach: @Sendable (LiveWriter) -> Void
+
+    public init(maxPendingBytes: Int, attach: @escaping @Sendable (LiveWriter) -> Void) {
+        self.maxPendingBytes = maxPendingBytes
+        self.attach = attach
+    }
+}
+
+/// Sends chunks of a live body on one connection, from any thread.
+public final class LiveWriter: Sendable {
+    /// What became of a chunk.
+    public enum Outcome: Sendable, Equatable {
+        /// Queued for the client.
+        case sent
+        /// Not sent: the client has gone.
+        case closed
+        /// Not sent: the client was `maxPendingBytes` behind, and its connection is closed.
+        case cutOff
+    }
+
+    private let channel: any Channel
+    private let maxPendingBytes: Int
+    /// Bytes handed to the connection and not yet written to its socket.
+    private let pending = Atomic<Int>(0)
+    private let open = Atomic<Bool>(true)
+
+    init(channel: any Channel, maxPendingBytes: Int) {
+        self.channel = channel
+        self.maxPendingBytes = maxPendingBytes
+        channel.closeFuture.whenComplete { [self] _ in open.store(false, ordering: .relaxed) }
+    }
+
+    /// Whether the client is still there.
+    public var isOpen: Bool { open.load(ordering: .relaxed) }
+
+    /// Sends `chunk` to the client (in chunked transfer encoding), or cuts the client off if
+    /// it is still behind with earlier chunks and would be more than `maxPendingBytes` behind.
+    /// (A client that has taken everything gets any chunk, however large: it is one buffer,
+    /// shared by every follower.)
+    public func send(_ chunk: ByteBuffer) -> Outcome {
+        guard isOpen else { return .closed }
+        let size = chunk.readableBytes
+        let behind = pending.wrappingAdd(size, ordering: .relaxed).oldValue
+        guard behind == 0 || behind + size <= maxPendingBytes else {
+            pending.wrappingSubtract(size, ordering: .relaxed)
+            open.store(false, ordering: .relaxed)
+            channel.close(promise: nil)
+            return .cutOff
+        }
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(chunk))).whenComplete { [self] _ in
+            pending.wrappingSubtract(size, ordering: .relaxed)
+        }
+        return .sent
+    }
+
+    /// Ends the body (the last chunk), then the connection.
+    public func finish() {
+        guard open.exchange(false, ordering: .relaxed) else { return }
+        channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { [channel] _ in channel.close(promise: nil) }
+    }
 }
 
 /// Serves the agent's read-only endpoints over HTTP/1.1.
@@ -190,6 +268,9 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     private var deadline: Scheduled<Void>?
     /// Responses begun and not yet sent whole.
     private var responding = 0
+    /// Whether a live body is being sent: it is the connection's last response, and any
+    /// further request on it is ignored.
+    private var streaming = false
 
     init(router: @escaping HTTPExporter.Router, limits: HTTPExporter.Limits, statistics: HTTPExporter.Statistics,
          authenticator: BasicAuthenticator? = nil, headers: [String: String] = [:]) {
@@ -216,6 +297,7 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !streaming else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = head
@@ -292,7 +374,7 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
                              body: "only GET and HEAD are served\n", headers: [("Allow", "GET, HEAD")])
         }
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        return router(path, head.headers) ?? HTTPReply(status: .notFound, contentType: "text/plain", body: "not found: try /metrics or /namespaces\n")
+        return router(path, head.headers) ?? HTTPReply(status: .notFound, contentType: "text/plain", body: "not found: try /metrics, /namespaces or /events\n")
     }
 
     private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead, with reply: HTTPReply, close: Bool) {
@@ -308,6 +390,15 @@ private final class ExporterHandler: ChannelInboundHandler, RemovableChannelHand
         // Without a Content-Length, NIO's encoder sends an HTTP/1.1 body chunked.
         let responseHead = HTTPResponseHead(version: head.version, status: reply.status, headers: headers)
         context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        if let live = reply.live, head.method != .HEAD {
+            streaming = true
+            context.flush()
+            if let idle = try? context.pipeline.syncOperations.context(handlerType: IdleStateHandler.self) {
+                context.pipeline.syncOperations.removeHandler(context: idle, promise: nil)
+            }
+            live.attach(LiveWriter(channel: context.channel, maxPendingBytes: live.maxPendingBytes))
+            return
+        }
         if let stream = reply.stream, head.method != .HEAD {
             ChunkedSender(body: stream, context: context) { [self] in self.finish(context: context, close: close) }.start()
             return

@@ -13,7 +13,7 @@ struct NetnsTracer: ParsableCommand {
         commandName: "netns-tracer",
         abstract: "Trace the lifecycle of Linux network namespaces with BPF and export it as metrics.",
         version: BuildInfo.description,
-        subcommands: [Run.self, List.self, Record.self, Replay.self]
+        subcommands: [Run.self, List.self, Trace.self, Record.self, Replay.self]
     )
 }
 

@@ -91,7 +91,7 @@ struct LeakOptions: ParsableArguments {
 /// `netns-tracer run`: attach the probes and serve metrics until SIGINT or SIGTERM.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Attach the probes and serve /metrics and /namespaces until SIGINT or SIGTERM."
+        abstract: "Attach the probes and serve /metrics, /namespaces and /events until SIGINT or SIGTERM."
     )
 
     @Option(help: "Address to serve on: HOST:PORT, [IPV6]:PORT or :PORT.")
@@ -117,6 +117,10 @@ struct Run: ParsableCommand {
 
     @Option(help: "HTTP connections served at once; more are closed at once.")
     var httpMaxConnections = 64
+
+    @Option(name: .customLong("events-max-pending-kib"),
+            help: "KiB of events a follower of GET /events may fall behind before it is cut off (the agent never waits for one).")
+    var eventsMaxPendingKiB = 1024
 
     @Flag(help: "Serve no HTTP endpoint (with --textfile, for hosts that allow no other listening port).")
     var noHTTP = false
@@ -145,6 +149,9 @@ struct Run: ParsableCommand {
             throw ValidationError("--listen must be HOST:PORT, [IPV6]:PORT or :PORT (got '\(listen)')")
         }
         guard freedHistory >= 0 else { throw ValidationError("--freed-history must not be negative") }
+        guard eventsMaxPendingKiB >= 4, eventsMaxPendingKiB <= 1 << 20 else {
+            throw ValidationError("--events-max-pending-kib must be between 4 and 1048576")
+        }
         guard leakSeriesLimit >= 0 else { throw ValidationError("--leak-series-limit must not be negative") }
     }
 
@@ -166,6 +173,7 @@ struct Run: ParsableCommand {
         configuration.httpLimits.requestTimeout = .milliseconds(Int64(httpRequestTimeout * 1000))
         configuration.httpLimits.maxConnections = httpMaxConnections
         configuration.webConfigPath = webConfigFile
+        configuration.eventStreamMaxPendingBytes = eventsMaxPendingKiB * 1024
         try runAgent(configuration, logLevel: probeOptions.logLevel)
     }
 }

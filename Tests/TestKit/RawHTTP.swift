@@ -19,9 +19,14 @@ public enum RawHTTP {
 public final class RawConnection {
     public let fd: Int32
 
-    public init(port: Int) throws {
+    /// Connects to `port` on loopback; with `receiveBufferBytes`, the receive buffer (and so the
+    /// window offered to the server) is set that small first.
+    public init(port: Int, receiveBufferBytes: Int32? = nil) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawHTTP.Failure(reason: "socket") }
+        if var size = receiveBufferBytes {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -1,0 +1,47 @@
+/// One step in a namespace's life as the agent understands it: what `GET /events`,
+/// `netns-tracer trace` and `--events-file` show. Made by the aggregator from the kernel side's
+/// events once they have changed what it knows (a repeated or late event makes none).
+public struct LifecycleEvent: Sendable, Hashable {
+    /// What happened. The raw values are the `event` field of the JSON line.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Made while the agent ran (by a creation hook, or found afterwards: then its
+        /// creator is unknown and its time is when it was found).
+        case created
+        /// A creation the kernel refused (setup failed, or a limit was reached).
+        case setupFailed = "setup_failed"
+        /// Its last active reference went: nothing uses it, teardown is queued.
+        case released
+        /// Its cleanup batch ended with its memory still held by passive references.
+        case tornDown = "torn_down"
+        /// Its memory is released: its life is over.
+        case freed
+        /// Older than the agent, found by its inventory.
+        case discovered
+    }
+
+    public var kind: Kind
+    /// When it happened (CLOCK_MONOTONIC nanoseconds).
+    public var timestamp: UInt64
+    /// The namespace's identity (0 for a failed creation: there is none).
+    public var cookie: UInt64
+    public var inum: UInt32
+    /// Who made it (or, for `setupFailed`, who tried), when a creation hook saw it.
+    public var creator: TaskIdentity?
+    /// For an event that ends a stage, how long the stage lasted, in nanoseconds: `released`,
+    /// creation to release (only when the creation was seen); `tornDown` and `freed`, release
+    /// to then.
+    public var duration: UInt64?
+    /// For `setupFailed`, the error (a negative errno).
+    public var result: Int32?
+
+    public init(kind: Kind, timestamp: UInt64, cookie: UInt64, inum: UInt32, creator: TaskIdentity? = nil,
+                duration: UInt64? = nil, result: Int32? = nil) {
+        self.kind = kind
+        self.timestamp = timestamp
+        self.cookie = cookie
+        self.inum = inum
+        self.creator = creator
+        self.duration = duration
+        self.result = result
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import NetnsClient
+import NetnsExposition
+import Synchronization
+import TestKit
+import Testing
+
+extension RealKernel {
+/// `GET /events` and `netns-tracer trace`, followed for real while real namespaces come and go.
+@Suite("Live event stream")
+struct EventStreamTests {
+    /// A follower of an agent's `/events` through the client `trace` uses, on a thread of its own.
+    final class Follower: Sendable {
+        private let received = Mutex<[String]>([])
+        private let outcome = Mutex<String?>(nil)
+        private let begun = Atomic<Bool>(false)
+
+        init(port: Int) throws {
+            let client = try AgentClient(url: "http://127.0.0.1:\(port)")
+            Thread.detachNewThread { [self] in
+                do {
+                    try client.follow("/events", onStart: { self.begun.store(true, ordering: .relaxed) }) { line in
+                        self.received.withLock { $0.append(line) }
+                    }
+                    outcome.withLock { $0 = "ended" }
+                } catch {
+                    outcome.withLock { $0 = "failed: \(error)" }
+                }
+            }
+        }
+
+        var hasBegun: Bool { begun.load(ordering: .relaxed) }
+        /// Why the stream ended, nil while it runs.
+        var ended: String? { outcome.withLock { $0 } }
+        var lines: [String] { received.withLock { $0 } }
+
+        /// The events received about the namespace `inum`.
+        func events(of inum: UInt32) throws -> [EventSummary] {
+            try lines.map(EventSummary.decode(line:)).filter { $0.inum == inum }
+        }
+    }
+
+    @Test("GET /events streams a namespace's creation, release and free as they happen, with its creator and lifetime")
+    func lifecycleStreamed() async throws {
+        let agent = try await RunningAgent()
+        let follower = try Follower(port: agent.port)
+        try await eventually("the stream begins") { follower.hasBegun }
+        let holder = try Host.start(["unshare", "--net", "sleep", "1"])
+        var inum: UInt32 = 0
+        try await eventually("the namespace is made") {
+            inum = Host.netnsInode(pid: holder.processIdentifier) ?? 0
+            return inum != 0 && inum != Host.ownNetnsInode
+        }
+        try await eventually("its creation, release and free are streamed", timeout: .seconds(30)) {
+            try follower.events(of: inum).map(\.event).starts(with: ["created", "released", "freed"])
+        }
+        let events = try follower.events(of: inum)
+        #expect(events.count == 3, "each step once: \(events.map(\.event))")
+        #expect(events[0].creator?.pid == UInt32(holder.processIdentifier))
+        #expect(events[0].creator?.comm == "unshare")
+        #expect((events[1].durationSeconds ?? 0) >= 0.5, "the lifetime, creation to release: \(events[1].durationSeconds ?? -1)")
+        #expect(events[2].durationSeconds != nil)
+        #expect(Set(events.map(\.cookie)).count == 1)
+        #expect(try agent.metrics()["netns_tracer_event_stream_clients"] == 1)
+        await agent.stop()
+        try await eventually("the stream ends with the agent") { follower.ended != nil }
+        #expect(follower.ended == "ended")
+    }
+
+    @Test("a follower that stops reading is cut off and counted; the agent and a reading follower go on")
+    func stalledFollowerCutOff() async throws {
+        let agent = try await RunningAgent(arguments: ["--events-max-pending-kib", "256"])
+        let reading = try Follower(port: agent.port)
+        // A follower that asks and never reads, with a small receive window. The kernel still
+        // takes megabytes into the agent's socket buffer (up to tcp_wmem's maximum) before
+        // anything waits in the agent: the churn below makes ten.
+        let stalled = try RawConnection(port: agent.port, receiveBufferBytes: 4096)
+        stalled.send("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        try await eventually("both follow") {
+            try reading.hasBegun && agent.metrics()["netns_tracer_event_stream_clients"] == 2
+        }
+        try StressTests.churn(processes: 2, each: 6_000)
+        try await eventually("the stalled follower is cut off", timeout: .seconds(60)) {
+            (try agent.metrics()["netns_tracer_event_stream_cut_off_total"] ?? 0) >= 1
+        }
+        #expect(try agent.metrics()["netns_tracer_event_stream_clients"] == 1, "the reading follower stays")
+        try await eventually("the reading follower saw every free", timeout: .seconds(60)) {
+            reading.lines.count { $0.contains("\"event\":\"freed\"") } >= 12_000
+        }
+        #expect(reading.ended == nil)
+        #expect(Self.readsToEnd(stalled.fd), "the agent closed the stalled follower's connection")
+        await agent.stop()
+    }
+
+    /// Reads what the peer sent until it closes: true if it closes within 10 s.
+    static func readsToEnd(_ fd: Int32) -> Bool {
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let deadline = ContinuousClock.now + .seconds(10)
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while ContinuousClock.now < deadline {
+            let count = recv(fd, &chunk, chunk.count, 0)
+            if count == 0 { return true }
+            if count < 0, errno != EAGAIN, errno != EINTR { return errno == ECONNRESET }
+        }
+        return false
+    }
+
+    @Test("`trace` prints a line per event, and fails clearly without an agent")
+    func traceCommand() async throws {
+        let agent = try await RunningAgent()
+        let output = FileManager.default.temporaryDirectory.appending(path: "netns-trace-\(getpid()).out").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let trace = try Host.start(["sh", "-c", "exec \"$0\" trace --agent \"$1\" >\"$2\" 2>&1",
+                                    RunningAgent.executable.path, "http://127.0.0.1:\(agent.port)", output])
+        defer { Host.stop(trace) }
+        let printed = { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+        try await eventually("trace prints its header") { printed().hasPrefix("TIME") }
+        let holder = try Host.start(["unshare", "--net", "true"])
+        try Host.wait(for: holder, timeout: .seconds(30))
+        try await eventually("trace prints the namespace's creation and free", timeout: .seconds(30)) {
+            let lines = printed().split(separator: "\n")
+            return lines.contains { $0.contains(" created ") && $0.contains(" unshare ") }
+                && lines.contains { $0.contains(" freed ") && $0.contains(" unshare ") }
+        }
+        await agent.stop()
+        try Host.wait(for: trace, timeout: .seconds(20))
+        #expect(trace.terminationStatus != 0)
+        #expect(printed().contains("ended the stream"), "\(printed())")
+        let unreachable = try Host.run([RunningAgent.executable.path, "trace", "--agent", "http://127.0.0.1:\(agent.port)"])
+        #expect(unreachable.status != 0)
+        #expect(unreachable.output.contains("cannot connect"))
+    }
+}
+}

@@ -1,0 +1,44 @@
+import NetnsCore
+import Testing
+@testable import NetnsExposition
+
+@Suite("Event lines (GET /events, trace)")
+struct EventLinesTests {
+    static let clock = ClockMapping(realtimeOffset: 1_764_979_200_000_000_000)   // 2025-12-06T00:00:00Z at monotonic 0
+    static let cgroups = [UInt64(55): CgroupInfo(path: "/system.slice/docker-\(String(repeating: "ab", count: 32)).scope")]
+
+    @Test("one JSON object per line, with the creator's container and the stage's length")
+    func line() {
+        let released = LifecycleEvent(kind: .released, timestamp: 2_500_000_000, cookie: 7, inum: 4_026_532_100,
+                                      creator: TaskIdentity(pid: 77, comm: "run\"c", cgroupID: 55, uid: 0, ppid: 1),
+                                      duration: 1_250_000_000)
+        let failed = LifecycleEvent(kind: .setupFailed, timestamp: 3_000_000_000, cookie: 0, inum: 0, result: -28)
+        let text = String(decoding: EventLines.render([released, failed], cgroups: Self.cgroups, clock: Self.clock).readableBytesView,
+                          as: UTF8.self)
+        let id = String(repeating: "ab", count: 32)
+        #expect(text == """
+            {"time":"2025-12-06T00:00:02.500Z","event":"released","cookie":7,"inum":4026532100,"creator":{"pid":77,"comm":"run\\"c","cgroupId":55,"uid":0,"ppid":1,"cgroupPath":"/system.slice/docker-\(id).scope","container":{"runtime":"docker","id":"\(id)","podUid":null}},"durationSeconds":1.25,"result":null}
+            {"time":"2025-12-06T00:00:03.000Z","event":"setup_failed","cookie":0,"inum":0,"creator":null,"durationSeconds":null,"result":-28}
+
+            """)
+    }
+
+    @Test("trace reads a line back and prints it in columns")
+    func readable() throws {
+        let line = EventLines.line(LifecycleEvent(kind: .freed, timestamp: 61_000_000_000, cookie: 7, inum: 4_026_532_100,
+                                                  creator: TaskIdentity(pid: 77, comm: "unshare", cgroupID: 55), duration: 42_000_000),
+                                   cgroups: Self.cgroups, clock: Self.clock)
+        let summary = try EventSummary.decode(line: String(decoding: line, as: UTF8.self))
+        #expect(summary.event == "freed" && summary.inum == 4_026_532_100 && summary.creator?.pid == 77)
+        let printed = EventLines.readable(summary)
+        #expect(printed.hasPrefix("00:01:01.000 freed        4026532100 77      unshare          42ms       docker:abababababab"), "\(printed)")
+        #expect(EventLines.header.hasPrefix("TIME         EVENT        INUM       PID     COMM             DURATION   CONTAINER"))
+    }
+
+    @Test("durations read as a person would say them", arguments: [
+        (0.0004, "0ms"), (0.85, "850ms"), (12.3456, "12.346s"), (1.05, "1.050s"), (3599.9994, "3599.999s"), (12_300.0, "3h25m"),
+    ])
+    func duration(seconds: Double, text: String) {
+        #expect(EventLines.duration(seconds) == text)
+    }
+}
