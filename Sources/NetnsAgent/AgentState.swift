@@ -36,12 +36,10 @@ public final class AgentState: NamespaceEventSink {
             for event in events { record(.event(event), into: &snapshot) }
             // Lifecycle events are made only while someone follows; they are sent in the
             // lock, so followers see them in the order they were applied.
-            let hub = self.events.flatMap { $0.isFollowed ? $0 : nil }
-            if hub != nil { snapshot.aggregator.lifecycle = [] }
-            snapshot.aggregator.apply(events)
-            if let hub {
-                hub.publish(snapshot.aggregator.lifecycle ?? [], cgroups: snapshot.cgroups)
-                snapshot.aggregator.lifecycle = nil
+            if let hub = self.events, hub.isFollowed {
+                hub.publish(snapshot.aggregator.applyCapturingLifecycle(events), cgroups: snapshot.cgroups)
+            } else {
+                snapshot.aggregator.apply(events)
             }
             snapshot.recordsReceived += UInt64(events.count + decodeErrors)
             snapshot.decodeErrors += UInt64(decodeErrors)

@@ -74,9 +74,8 @@ public struct Aggregator: Sendable {
     /// The newest event timestamp seen: the aggregator's notion of "now".
     public private(set) var latestTimestamp: UInt64 = 0
 
-    /// The lifecycle events `apply` made, while capturing (not nil): the agent captures while
-    /// anyone follows the event stream, and takes them after each batch.
-    public var lifecycle: [LifecycleEvent]?
+    /// The lifecycle events made while `applyCapturingLifecycle` runs.
+    private var lifecycle: [LifecycleEvent] = []
 
     private var freedOrder = FIFOQueue<UInt64>()
     private var pendingSetups: [UInt64: Int32] = [:]
@@ -177,16 +176,32 @@ public struct Aggregator: Sendable {
         for event in events { apply(event) }
     }
 
+    /// Applies a batch of events in order, and returns the lifecycle events they made: each
+    /// step of a namespace's life that changed what the aggregator knows, once (the agent does
+    /// this while anyone follows the event stream).
+    public mutating func applyCapturingLifecycle<Events: Sequence<NetnsEvent>>(_ events: Events) -> [LifecycleEvent] {
+        for event in events { apply(event, capturing: true) }
+        defer { lifecycle = [] }
+        return lifecycle
+    }
+
     /// Applies one event.
     public mutating func apply(_ event: NetnsEvent) {
+        apply(event, capturing: false)
+    }
+
+    /// Applies one event, making its lifecycle events if `capturing`. Always inlined, so the
+    /// ingest path (`capturing` false) carries no trace of the capture.
+    @inline(__always)
+    private mutating func apply(_ event: NetnsEvent, capturing: Bool) {
         counters.eventsByKind[event.kind] += 1
         latestTimestamp = max(latestTimestamp, event.timestamp)
         switch event.kind {
         case .createFailed:
             counters.setupFailures += 1
-            if lifecycle != nil {
-                lifecycle?.append(LifecycleEvent(kind: .setupFailed, timestamp: event.timestamp, cookie: 0, inum: 0,
-                                                 creator: event.task.pid == 0 ? nil : event.task, result: event.result))
+            if capturing {
+                lifecycle.append(LifecycleEvent(kind: .setupFailed, timestamp: event.timestamp, cookie: 0, inum: 0,
+                                                creator: event.task.pid == 0 ? nil : event.task, result: event.result))
             }
         case .cleanupStart:
             cleanupStartedAt = event.timestamp
@@ -201,11 +216,12 @@ public struct Aggregator: Sendable {
                 counters.invalidEvents += 1
                 return
             }
-            applyNamespaceEvent(event)
+            applyNamespaceEvent(event, capturing: capturing)
         }
     }
 
-    private mutating func applyNamespaceEvent(_ event: NetnsEvent) {
+    @inline(__always)
+    private mutating func applyNamespaceEvent(_ event: NetnsEvent, capturing: Bool) {
         // One lookup: the record is changed where it lies (inserted first if new).
         let position = namespaces.position(of: event.cookie)
         if position == nil {
@@ -233,7 +249,7 @@ public struct Aggregator: Sendable {
         counters.freed += change.freed ? 1 : 0
         counters.reconciled += change.freed && event.source == NETNS_SRC_RECONCILE.rawValue ? 1 : 0
         if let lifetime = change.lifetime { lifetimes.observe(lifetime) }
-        if lifecycle != nil { recordLifecycle(change, cookie: event.cookie) }
+        if capturing { recordLifecycle(change, cookie: event.cookie) }
         guard change.before != change.after else { return }
         if let before = change.before { adjustCount(before, by: -1) }
         adjustCount(change.after, by: 1)
@@ -313,13 +329,15 @@ public struct Aggregator: Sendable {
     }
 
     /// The lifecycle events of one change to the record of `cookie`, in the order they happened.
+    /// Kept out of line: the ingest path only tests whether it is capturing.
+    @inline(never)
     private mutating func recordLifecycle(_ change: Change, cookie: UInt64) {
         guard change.created || change.discovered || change.released || change.tornDown || change.freed,
               let record = namespaces[cookie] else { return }
         func add(_ kind: LifecycleEvent.Kind, _ time: UInt64?, since start: UInt64? = nil) {
             guard let time else { return }
             let duration = start.map { time >= $0 ? time - $0 : 0 }
-            lifecycle?.append(LifecycleEvent(kind: kind, timestamp: time, cookie: cookie, inum: record.inum,
+            lifecycle.append(LifecycleEvent(kind: kind, timestamp: time, cookie: cookie, inum: record.inum,
                                              creator: record.creator, duration: duration))
         }
         if change.created { add(.created, record.createdAt) }
