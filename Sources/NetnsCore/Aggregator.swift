@@ -329,7 +329,7 @@ public struct Aggregator: Sendable {
     }
 
     /// The lifecycle events of one change to the record of `cookie`, in the order they happened.
-    /// Kept out of line: the ingest path only tests whether it is capturing.
+    /// Kept out of line, so the capturing path stays small too.
     @inline(never)
     private mutating func recordLifecycle(_ change: Change, cookie: UInt64) {
         guard change.created || change.discovered || change.released || change.tornDown || change.freed,
