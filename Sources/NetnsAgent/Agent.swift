@@ -249,7 +249,9 @@ public final class Agent: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.refreshInterval)
                     let full = schedule.nextRefreshIsFull()
-                    guard let statistics = Self.refresh(probes: probes, state: state, full: full, logger: logger) else { continue }
+                    let statistics = Self.refresh(probes: probes, state: state, full: full, logger: logger)
+                    state.trackLeaks(at: ClockMapping.monotonicNow())
+                    guard let statistics else { continue }
                     if schedule.needsReconciliation(statistics) {
                         await pump.catchUp()
                         if Self.reconcile(probes: probes, state: state, statistics: statistics, logger: logger) {

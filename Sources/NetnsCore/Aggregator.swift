@@ -76,6 +76,8 @@ public struct Aggregator: Sendable {
 
     /// The lifecycle events made while `applyCapturingLifecycle` runs.
     private var lifecycle: [LifecycleEvent] = []
+    /// The leaks `leakTransitions(at:)` last found, by cookie.
+    private var knownLeaks: [UInt64: Leak] = [:]
 
     private var freedOrder = FIFOQueue<UInt64>()
     private var pendingSetups: [UInt64: Int32] = [:]
@@ -381,6 +383,46 @@ public struct Aggregator: Sendable {
         namespaces.values.compactMap { record in
             record.leak(at: now, thresholds: leakThresholds).map { (record, $0) }
         }.sorted { ($0.leak.since, $0.record.cookie) < ($1.leak.since, $1.record.cookie) }
+    }
+
+    /// The leaks begun and ended since the last call, as `leak_started` and `leak_ended`
+    /// events, oldest first. Leaks depend on time as well as events, so the agent calls this
+    /// periodically; each event carries when it happened, not when it was noticed:
+    /// - a leak starts when its condition has lasted the threshold (`since` + threshold);
+    /// - it ends when its condition did: at the release of an orphan, the teardown or free of
+    ///   a stuck teardown, the free of a zombie, or the holder scan that found a task inside.
+    ///
+    /// A namespace whose leak changes kind (an orphan released and stuck in teardown) gets
+    /// the end of one and the start of the other.
+    public mutating func leakTransitions(at now: UInt64) -> [LifecycleEvent] {
+        var events: [LifecycleEvent] = []
+        var current: [UInt64: Leak] = [:]
+        current.reserveCapacity(knownLeaks.count)
+        for (record, leak) in leaks(at: now) {
+            current[record.cookie] = leak
+            guard knownLeaks[record.cookie] != leak else { continue }
+            let start = leak.since &+ leakThresholds.threshold(leak.kind)
+            events.append(LifecycleEvent(kind: .leakStarted, timestamp: min(start, now), cookie: record.cookie,
+                                         inum: record.inum, creator: record.creator, leak: leak.kind))
+        }
+        for (cookie, leak) in knownLeaks where current[cookie] != leak {
+            let record = namespaces[cookie]
+            let end = min(record.flatMap { Self.end(of: leak.kind, in: $0) } ?? now, now)
+            events.append(LifecycleEvent(kind: .leakEnded, timestamp: end, cookie: cookie, inum: record?.inum ?? 0,
+                                         creator: record?.creator, duration: end >= leak.since ? end - leak.since : 0,
+                                         leak: leak.kind))
+        }
+        knownLeaks = current
+        return events.sorted { ($0.timestamp, $0.kind == .leakStarted ? 1 : 0) < ($1.timestamp, $1.kind == .leakStarted ? 1 : 0) }
+    }
+
+    /// When `record` stopped meeting the condition of a leak of `kind`, as far as it shows.
+    private static func end(of kind: LeakKind, in record: NamespaceRecord) -> UInt64? {
+        switch kind {
+        case .orphaned: record.releasedAt ?? (record.tasklessSince == nil ? record.holdersScannedAt : nil)
+        case .stuckTeardown: record.tornDownAt ?? record.freedAt
+        case .zombie: record.freedAt
+        }
     }
 
     private mutating func rememberFreed(_ cookie: UInt64) {

@@ -40,6 +40,15 @@ public struct LeakThresholds: Sendable, Hashable {
         self.stuckTeardown = stuckTeardown
         self.zombie = zombie
     }
+
+    /// How long a condition of `kind` must last.
+    public func threshold(_ kind: LeakKind) -> UInt64 {
+        switch kind {
+        case .orphaned: orphaned
+        case .stuckTeardown: stuckTeardown
+        case .zombie: zombie
+        }
+    }
 }
 
 extension NamespaceRecord {

@@ -17,6 +17,11 @@ public struct LifecycleEvent: Sendable, Hashable {
         case freed
         /// Older than the agent, found by its inventory.
         case discovered
+        /// It has met a leak's condition for longer than the threshold (`leak` says which).
+        case leakStarted = "leak_started"
+        /// The leak `leak` is over: the namespace was used again, moved on (then a
+        /// `leak_started` of the next kind may follow), or was freed.
+        case leakEnded = "leak_ended"
     }
 
     public var kind: Kind
@@ -29,13 +34,16 @@ public struct LifecycleEvent: Sendable, Hashable {
     public var creator: TaskIdentity?
     /// For an event that ends a stage, how long the stage lasted, in nanoseconds: `released`,
     /// creation to release (only when the creation was seen); `tornDown` and `freed`, release
-    /// to then.
+    /// to then; `leakEnded`, from when the leaking condition began (the leak's `since`) to
+    /// when it ended.
     public var duration: UInt64?
     /// For `setupFailed`, the error (a negative errno).
     public var result: Int32?
+    /// For `leakStarted` and `leakEnded`, the leak's kind.
+    public var leak: LeakKind?
 
     public init(kind: Kind, timestamp: UInt64, cookie: UInt64, inum: UInt32, creator: TaskIdentity? = nil,
-                duration: UInt64? = nil, result: Int32? = nil) {
+                duration: UInt64? = nil, result: Int32? = nil, leak: LeakKind? = nil) {
         self.kind = kind
         self.timestamp = timestamp
         self.cookie = cookie
@@ -43,5 +51,6 @@ public struct LifecycleEvent: Sendable, Hashable {
         self.creator = creator
         self.duration = duration
         self.result = result
+        self.leak = leak
     }
 }

@@ -6,12 +6,14 @@ import NIOCore
 /// `--events-file`: one object per line, in the order the agent learnt them.
 ///
 /// Fields: `time` (RFC 3339, when it happened), `event` (`created`, `setup_failed`,
-/// `released`, `torn_down`, `freed`, `discovered`), `cookie` and `inum` (0 for
-/// `setup_failed`: no namespace was made), `creator` ({`pid`, `comm`, `cgroupId`, `uid`,
-/// `ppid`, `cgroupPath`, `container`} as in `/namespaces`, or null when no creation hook saw
-/// it), `durationSeconds` (how long the stage it ends lasted: creation to release for
-/// `released`, release to then for `torn_down` and `freed`; null otherwise or when unknown)
-/// and `result` (the error of a `setup_failed`, a negative errno; null otherwise).
+/// `released`, `torn_down`, `freed`, `discovered`, `leak_started`, `leak_ended`), `cookie`
+/// and `inum` (0 for `setup_failed`: no namespace was made), `creator` ({`pid`, `comm`,
+/// `cgroupId`, `uid`, `ppid`, `cgroupPath`, `container`} as in `/namespaces`, or null when no
+/// creation hook saw it), `durationSeconds` (how long the stage it ends lasted: creation to
+/// release for `released`, release to then for `torn_down` and `freed`, the leaking
+/// condition for `leak_ended`; null otherwise or when unknown), `result` (the error of a
+/// `setup_failed`, a negative errno; null otherwise) and `leak` (the kind of a
+/// `leak_started` or `leak_ended`: `orphaned`, `stuck_teardown` or `zombie`; null otherwise).
 public enum EventLines {
     /// The Content-Type of the stream.
     public static let contentType = "application/x-ndjson"
@@ -64,6 +66,7 @@ public enum EventLines {
             json.null()
         }
         json.field("result", event.result)
+        json.field("leak", event.leak?.rawValue)
         json.endObject()
     }
 }
@@ -77,6 +80,7 @@ public struct EventSummary: Decodable, Sendable, Hashable {
     public var creator: NamespaceSummary.Task?
     public var durationSeconds: Double?
     public var result: Int32?
+    public var leak: String?
 
     /// Reads one line of the stream.
     public static func decode(line: String) throws -> EventSummary {
@@ -91,7 +95,7 @@ extension EventLines {
     /// One event as `trace` prints it, in the columns of `header`: the time of day (UTC), what
     /// happened, the namespace's inode number, its creator's pid and command (`-` when no
     /// creation hook saw it), how long the stage it ends lasted, and the creator's container
-    /// and pod (or, for a failed creation, the error).
+    /// and pod (or, for a failed creation, the error), after the kind of a leak event's leak.
     public static func readable(_ event: EventSummary) -> String {
         let time = event.time.map { time in
             let clock = time.split(separator: "T").last.map(String.init) ?? time
@@ -105,6 +109,7 @@ extension EventLines {
             context = "\(container.runtime)" + (container.id.map { ":\($0.prefix(12))" } ?? "")
                 + (container.podUid.map { " pod \($0)" } ?? "")
         }
+        if let leak = event.leak { context = context == "-" ? leak : "\(leak) \(context)" }
         return columns(time, event.event, event.inum == 0 ? "-" : "\(event.inum)",
                        event.creator.map { "\($0.pid)" } ?? "-", event.creator?.comm ?? "-", duration, context)
     }

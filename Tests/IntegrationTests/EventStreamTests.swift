@@ -67,6 +67,43 @@ struct EventStreamTests {
         #expect(follower.ended == "ended")
     }
 
+    @Test("a leak's start and end are streamed: a namespace pinned by a mount, then unpinned")
+    func leakStreamed() async throws {
+        let agent = try await RunningAgent(arguments: ["--orphaned-after", "1", "--holder-scan-interval", "0.3"])
+        let follower = try Follower(port: agent.port)
+        try await eventually("the stream begins") { follower.hasBegun }
+        let name = Host.uniqueName("nt-stream")
+        try Host.must(["ip", "netns", "add", name])
+        var deleted = false
+        defer { if !deleted { _ = try? Host.run(["ip", "netns", "del", name]) } }
+        let inum = try #require(Host.inode("/run/netns/\(name)"))
+        try await eventually("its leak's start is streamed", timeout: .seconds(30)) {
+            try follower.events(of: inum).contains { $0.event == "leak_started" }
+        }
+        try Host.must(["ip", "netns", "del", name])
+        deleted = true
+        try await eventually("its leak's end and its free are streamed", timeout: .seconds(30)) {
+            let streamed = try follower.events(of: inum).map(\.event)
+            return streamed.contains("freed") && streamed.contains("leak_ended")
+        }
+        // The leak's end is noticed at the agent's next look (a refresh or a holder scan), so
+        // it may come after the free; each event comes once.
+        let events = try follower.events(of: inum)
+        #expect(events.map(\.event).starts(with: ["created", "leak_started", "released"]), "\(events.map(\.event))")
+        #expect(events.map(\.event).sorted() == ["created", "freed", "leak_ended", "leak_started", "released"],
+                "\(events.map(\.event))")
+        let started = try #require(events.first { $0.event == "leak_started" })
+        let ended = try #require(events.first { $0.event == "leak_ended" })
+        #expect(started.leak == "orphaned" && ended.leak == "orphaned")
+        #expect(started.creator?.comm == "ip")
+        // The leak ends with the release that unpinning made, and lasted from the first scan
+        // that found no task inside to then: more than the threshold.
+        let released = try #require(events.first { $0.event == "released" })
+        #expect(ended.time == released.time)
+        #expect((ended.durationSeconds ?? 0) >= 1, "\(ended.durationSeconds ?? -1)")
+        await agent.stop()
+    }
+
     @Test("a follower that stops reading is cut off and counted; the agent and a reading follower go on")
     func stalledFollowerCutOff() async throws {
         let agent = try await RunningAgent(arguments: ["--events-max-pending-kib", "256"])

@@ -117,3 +117,60 @@ struct ContainerIdentityTests {
         #expect(ContainerIdentity.parse(cgroupPath: path) == nil)
     }
 }
+
+@Suite("Leak transitions (leak_started and leak_ended)")
+struct LeakTransitionTests {
+    private func summary(_ events: [LifecycleEvent]) -> [String] {
+        events.map { "\($0.kind.rawValue) \($0.leak?.rawValue ?? "-") \($0.cookie) @\($0.timestamp / second)"
+            + ($0.duration.map { " for \($0 / second)" } ?? "") }
+    }
+
+    @Test("an orphan starts leaking at its threshold, then, released, moves to a stuck teardown that its free ends")
+    func orphanThroughFree() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply(event(.created, at: 1, cookie: 7))
+        let mount = Holder(kind: .mount, pid: 1, comm: "init", path: "/run/netns/blue")
+        aggregator.apply(HolderScan(timestamp: 10 * second, byInum: [100: [mount]]))
+        #expect(aggregator.leakTransitions(at: 39 * second).isEmpty)
+        // Noticed late, told with the time the threshold was passed, and with its creator.
+        let started = aggregator.leakTransitions(at: 45 * second)
+        #expect(summary(started) == ["leak_started orphaned 7 @40"])
+        #expect(started.first?.creator?.pid == 10)
+        #expect(aggregator.leakTransitions(at: 50 * second).isEmpty)  // told once
+
+        aggregator.apply(event(.released, at: 60, cookie: 7))
+        #expect(summary(aggregator.leakTransitions(at: 61 * second)) == ["leak_ended orphaned 7 @60 for 50"])
+        #expect(summary(aggregator.leakTransitions(at: 130 * second)) == ["leak_started stuck_teardown 7 @120"])
+        aggregator.apply(event(.freed, at: 140, cookie: 7))
+        #expect(summary(aggregator.leakTransitions(at: 150 * second)) == ["leak_ended stuck_teardown 7 @140 for 80"])
+        #expect(aggregator.leakTransitions(at: 500 * second).isEmpty)
+    }
+
+    @Test("an orphan's leak ends at the scan that finds a task inside again")
+    func taskReturns() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply(event(.created, at: 1, cookie: 7))
+        aggregator.apply(HolderScan(timestamp: 10 * second, byInum: [100: [Holder(kind: .mount, pid: 1, comm: "init")]]))
+        #expect(summary(aggregator.leakTransitions(at: 40 * second)) == ["leak_started orphaned 7 @40"])
+        aggregator.apply(HolderScan(timestamp: 70 * second, byCookie: [7: [Holder(kind: .task, pid: 5, comm: "sh")]]))
+        #expect(summary(aggregator.leakTransitions(at: 75 * second)) == ["leak_ended orphaned 7 @70 for 60"])
+    }
+
+    @Test("a leak that begins and ends between two looks is never told; several are told oldest first")
+    func betweenLooksAndOrder() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 21), event(.created, at: 1, cookie: 22),
+                          event(.released, at: 5, cookie: 21), event(.released, at: 3, cookie: 22),
+                          event(.tornDown, at: 6, cookie: 21)])
+        #expect(summary(aggregator.leakTransitions(at: 100 * second))
+                    == ["leak_started stuck_teardown 22 @63", "leak_started zombie 21 @96"])
+        aggregator.apply([event(.freed, at: 101, cookie: 21), event(.freed, at: 102, cookie: 22)])
+        #expect(summary(aggregator.leakTransitions(at: 103 * second))
+                    == ["leak_ended zombie 21 @101 for 95", "leak_ended stuck_teardown 22 @102 for 99"])
+
+        aggregator.apply([event(.created, at: 200, cookie: 23), event(.released, at: 201, cookie: 23)])
+        #expect(aggregator.leakTransitions(at: 202 * second).isEmpty)
+        aggregator.apply(event(.freed, at: 300, cookie: 23))  // stuck from 261 to 300, unseen
+        #expect(aggregator.leakTransitions(at: 301 * second).isEmpty)
+    }
+}

@@ -17,8 +17,8 @@ struct EventLinesTests {
                           as: UTF8.self)
         let id = String(repeating: "ab", count: 32)
         #expect(text == """
-            {"time":"2025-12-06T00:00:02.500Z","event":"released","cookie":7,"inum":4026532100,"creator":{"pid":77,"comm":"run\\"c","cgroupId":55,"uid":0,"ppid":1,"cgroupPath":"/system.slice/docker-\(id).scope","container":{"runtime":"docker","id":"\(id)","podUid":null}},"durationSeconds":1.25,"result":null}
-            {"time":"2025-12-06T00:00:03.000Z","event":"setup_failed","cookie":0,"inum":0,"creator":null,"durationSeconds":null,"result":-28}
+            {"time":"2025-12-06T00:00:02.500Z","event":"released","cookie":7,"inum":4026532100,"creator":{"pid":77,"comm":"run\\"c","cgroupId":55,"uid":0,"ppid":1,"cgroupPath":"/system.slice/docker-\(id).scope","container":{"runtime":"docker","id":"\(id)","podUid":null}},"durationSeconds":1.25,"result":null,"leak":null}
+            {"time":"2025-12-06T00:00:03.000Z","event":"setup_failed","cookie":0,"inum":0,"creator":null,"durationSeconds":null,"result":-28,"leak":null}
 
             """)
     }
@@ -33,6 +33,19 @@ struct EventLinesTests {
         let printed = EventLines.readable(summary)
         #expect(printed.hasPrefix("00:01:01.000 freed        4026532100 77      unshare          42ms       docker:abababababab"), "\(printed)")
         #expect(EventLines.header.hasPrefix("TIME         EVENT        INUM       PID     COMM             DURATION   CONTAINER"))
+    }
+
+    @Test("a leak's events name its kind, in the line and in trace's columns")
+    func leak() throws {
+        let ended = LifecycleEvent(kind: .leakEnded, timestamp: 4_000_000_000, cookie: 9, inum: 4_026_532_101,
+                                   duration: 90_000_000_000, leak: .stuckTeardown)
+        let line = String(decoding: EventLines.line(ended, cgroups: [:], clock: Self.clock), as: UTF8.self)
+        #expect(line == """
+            {"time":"2025-12-06T00:00:04.000Z","event":"leak_ended","cookie":9,"inum":4026532101,"creator":null,"durationSeconds":90,"result":null,"leak":"stuck_teardown"}
+
+            """)
+        let printed = EventLines.readable(try EventSummary.decode(line: line))
+        #expect(printed == "00:00:04.000 leak_ended   4026532101 -       -                90.000s    stuck_teardown", "\(printed)")
     }
 
     @Test("durations read as a person would say them", arguments: [
