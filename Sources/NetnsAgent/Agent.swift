@@ -17,6 +17,7 @@ public enum AgentStartError: Error, CustomStringConvertible {
     case discovery(String)
     case textfile(String)
     case webConfig(String)
+    case eventsFile(String)
 
     public var description: String {
         switch self {
@@ -28,7 +29,7 @@ public enum AgentStartError: Error, CustomStringConvertible {
             error.description
         case .discovery(let reason):
             "discovery of existing namespaces failed: \(reason)"
-        case .textfile(let reason), .webConfig(let reason):
+        case .textfile(let reason), .webConfig(let reason), .eventsFile(let reason):
             reason
         }
     }
@@ -74,6 +75,10 @@ public struct AgentConfiguration: Sendable {
     public var webConfigPath: String?
     /// How far a follower of `GET /events` may fall behind before it is cut off.
     public var eventStreamMaxPendingBytes = EventHub.defaultMaxPendingBytes
+    /// Also append every lifecycle event to this file, as JSON lines.
+    public var eventsFilePath: String?
+    /// The size at which the events file is rotated.
+    public var eventsFileMaxBytes = EventsFile.defaultMaxBytes
 
     /// Creates the default configuration.
     public init() {}
@@ -146,11 +151,20 @@ public final class Agent: Service {
         } catch {
             throw AgentStartError.textfile(error.description)
         }
+        let eventsFile: EventsFile?
+        do {
+            eventsFile = try configuration.eventsFilePath.map { path throws(EventsFile.Failure) in
+                try EventsFile(path: path, maxBytes: configuration.eventsFileMaxBytes)
+            }
+        } catch {
+            throw AgentStartError.eventsFile(error.description)
+        }
         let recorder = try configuration.recordPath.map { path throws in try Recorder(path: path, clock: clock) }
+        let hub = configuration.serve || eventsFile != nil
+            ? EventHub(clock: clock, maxPendingBytes: configuration.eventStreamMaxPendingBytes, file: eventsFile) : nil
         let state = AgentState(
             aggregator: Aggregator(limits: configuration.aggregatorLimits, leakThresholds: configuration.leakThresholds),
-            recorder: recorder,
-            events: configuration.serve ? EventHub(clock: clock, maxPendingBytes: configuration.eventStreamMaxPendingBytes) : nil)
+            recorder: recorder, events: hub)
 
         let limits = configuration.probeLimits
         let probes: ProbeSet
@@ -266,6 +280,7 @@ public final class Agent: Service {
                     guard !Task.isCancelled else { return }
                     do {
                         try scanner.scan()
+                        state.trackLeaks(at: ClockMapping.monotonicNow())
                     } catch {
                         logger.warning("holder scan failed", metadata: ["error": "\(error)"])
                     }
@@ -301,6 +316,7 @@ public final class Agent: Service {
                 var snapshot = state.snapshot()
                 snapshot.httpRefusals = statistics.refusals
                 snapshot.eventStream = state.events?.statistics ?? EventStreamStatistics()
+                snapshot.eventsFile = state.events?.file?.statistics
                 snapshot.webConfigReloadFailures = security?.reloadFailures.load(ordering: .relaxed) ?? 0
                 snapshot.process = ProcessStatistics.current()
                 return HTTPReply(status: .ok, contentType: format.contentType,
@@ -335,8 +351,9 @@ public final class Agent: Service {
     }
 
     private static func write(_ textfile: TextfileWriter, state: AgentState, configuration: AgentConfiguration, logger: Logger) {
-        let text = MetricsExposition.render(state.snapshot(), now: ClockMapping.monotonicNow(),
-                                            leakSeriesLimit: configuration.leakSeriesLimit)
+        var snapshot = state.snapshot()
+        snapshot.eventsFile = state.events?.file?.statistics
+        let text = MetricsExposition.render(snapshot, now: ClockMapping.monotonicNow(), leakSeriesLimit: configuration.leakSeriesLimit)
         do {
             try textfile.write(text)
         } catch {

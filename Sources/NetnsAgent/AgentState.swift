@@ -53,19 +53,16 @@ public final class AgentState: NamespaceEventSink {
             snapshot.aggregator.apply(scan)
             snapshot.discoveryPasses += 1
             CgroupInfo.prune(&snapshot.cgroups, keepingCreatorsOf: snapshot.aggregator)
-            trackLeaks(at: ClockMapping.monotonicNow(), in: &snapshot)
         }
     }
 
     /// Finds the leaks begun and ended by `now` and sends them to the followers. Leaks depend
-    /// on time as well as events, so the agent calls this on every refresh and holder scan.
+    /// on time as well as events, so the agent calls this after every refresh and holder scan.
     public func trackLeaks(at now: UInt64) {
-        state.withLock { trackLeaks(at: now, in: &$0) }
-    }
-
-    private func trackLeaks(at now: UInt64, in snapshot: inout Snapshot) {
-        let transitions = snapshot.aggregator.leakTransitions(at: now)
-        if let hub = events, hub.isFollowed { hub.publish(transitions, cgroups: snapshot.cgroups) }
+        state.withLock { snapshot in
+            let transitions = snapshot.aggregator.leakTransitions(at: now)
+            if let hub = events, hub.isFollowed { hub.publish(transitions, cgroups: snapshot.cgroups) }
+        }
     }
 
     /// Takes in the kernel side's count of namespaces that lived and died unreported.

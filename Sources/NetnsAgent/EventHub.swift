@@ -4,9 +4,10 @@ import NetnsServer
 import NIOCore
 import Synchronization
 
-/// The followers of the event stream (`GET /events`): each gets every lifecycle event from
-/// the moment it attached, as JSON lines. Publishing never waits for a follower: one that
-/// falls too far behind is cut off and counted (`LiveWriter`).
+/// The followers of the event stream (`GET /events`), and the `--events-file`: each gets every
+/// lifecycle event from the moment it attached, as JSON lines. Publishing never waits for a
+/// follower: one that falls too far behind is cut off and counted (`LiveWriter`); the file
+/// drops and counts what its writes cannot keep up with (`EventsFile`).
 public final class EventHub: Sendable {
     /// How far behind a follower may fall before it is cut off: about 4,000 events.
     public static let defaultMaxPendingBytes = 1 << 20
@@ -16,14 +17,17 @@ public final class EventHub: Sendable {
     private let cutOff = Atomic<UInt64>(0)
     private let clock: ClockMapping
     public let maxPendingBytes: Int
+    /// Where every event is also written, if anywhere.
+    public let file: EventsFile?
 
-    public init(clock: ClockMapping, maxPendingBytes: Int = EventHub.defaultMaxPendingBytes) {
+    public init(clock: ClockMapping, maxPendingBytes: Int = EventHub.defaultMaxPendingBytes, file: EventsFile? = nil) {
         self.clock = clock
         self.maxPendingBytes = maxPendingBytes
+        self.file = file
     }
 
     /// Whether anyone follows: the agent makes lifecycle events only then.
-    public var isFollowed: Bool { followerCount.load(ordering: .relaxed) > 0 }
+    public var isFollowed: Bool { file != nil || followerCount.load(ordering: .relaxed) > 0 }
 
     /// The body of a `GET /events` reply: it attaches the connection as a follower.
     public var body: LiveBody {
@@ -39,6 +43,8 @@ public final class EventHub: Sendable {
     public func publish(_ events: [LifecycleEvent], cgroups: [UInt64: CgroupInfo]) {
         guard !events.isEmpty, isFollowed else { return }
         let chunk = EventLines.render(events, cgroups: cgroups, clock: clock)
+        file?.append(chunk, lines: events.count)
+        guard followerCount.load(ordering: .relaxed) > 0 else { return }
         followers.withLock { followers in
             for (id, writer) in followers {
                 switch writer.send(chunk) {
@@ -53,8 +59,10 @@ public final class EventHub: Sendable {
         }
     }
 
-    /// Ends every follower's stream, as the agent stops: each sees the stream end whole.
+    /// Ends every follower's stream, as the agent stops: each sees the stream end whole. The
+    /// file gets every line queued for it, and is synced and closed.
     public func finish() {
+        file?.finish()
         followers.withLock { followers in
             for writer in followers.values { writer.finish() }
             followers.removeAll()

@@ -26,6 +26,8 @@ public struct AgentSnapshot: Sendable {
     public var httpRefusals = HTTPRefusals()
     /// The followers of `GET /events`, as of the rendering.
     public var eventStream = EventStreamStatistics()
+    /// The `--events-file` writer's counts (nil without one).
+    public var eventsFile: EventsFileStatistics?
     /// Changes of the `--web.config.file` (or the files it names) that could not be loaded.
     public var webConfigReloadFailures: UInt64 = 0
     /// The agent process's own CPU, memory and descriptors, read when `/metrics` is served
@@ -50,6 +52,20 @@ public struct EventStreamStatistics: Sendable, Equatable {
         self.clients = clients
         self.cutOff = cutOff
     }
+}
+
+/// What the `--events-file` writer has done.
+public struct EventsFileStatistics: Sendable, Equatable {
+    /// Lines written.
+    public var written: UInt64 = 0
+    /// Lines not written: the writes fell too far behind, or failed.
+    public var dropped: UInt64 = 0
+    /// Writes, rotations or re-opens that failed.
+    public var errors: UInt64 = 0
+    /// Times the file was rotated.
+    public var rotations: UInt64 = 0
+
+    public init() {}
 }
 
 /// What the HTTP server refused, by reason.

@@ -79,6 +79,13 @@ public enum MetricsExposition {
         text.gauge("netns_tracer_event_stream_clients", "Connections following GET /events now.", snapshot.eventStream.clients)
         text.counter("netns_tracer_event_stream_cut_off_total", "Followers of GET /events cut off for falling too far behind (the agent never waits for one).",
                      snapshot.eventStream.cutOff)
+        if let file = snapshot.eventsFile {
+            text.counter("netns_tracer_events_file_lines_total", "Event lines written to --events-file.", file.written)
+            text.counter("netns_tracer_events_file_dropped_total", "Event lines not written to --events-file: its writes fell too far behind, or failed (the agent never waits for them).",
+                         file.dropped)
+            text.counter("netns_tracer_events_file_errors_total", "Failed writes, rotations or re-opens of --events-file.", file.errors)
+            text.counter("netns_tracer_events_file_rotations_total", "Rotations of --events-file.", file.rotations)
+        }
         text.gauge("netns_tracer_capabilities_dropped", "1 once the agent has given up every capability but CAP_BPF and CAP_SYS_PTRACE after start-up.",
                    snapshot.capabilities == nil ? 0 : 1)
         text.counter("netns_tracer_web_config_reload_failures_total", "Changes of --web.config.file, or of a file it names, that could not be loaded (the last good configuration stays in force).",

@@ -122,6 +122,12 @@ struct Run: ParsableCommand {
             help: "KiB of events a follower of GET /events may fall behind before it is cut off (the agent never waits for one).")
     var eventsMaxPendingKiB = 1024
 
+    @Option(help: ArgumentHelp("Also append every lifecycle event to this file as JSON lines (the GET /events schema), for log shippers; rotated by size, \(EventsFile.keep) older files kept as PATH.1 … PATH.\(EventsFile.keep). Never waits for the disk: lines it cannot keep up with are dropped and counted.", valueName: "path"))
+    var eventsFile: String?
+
+    @Option(help: "Bytes at which --events-file is rotated.")
+    var eventsFileMaxBytes = EventsFile.defaultMaxBytes
+
     @Flag(help: "Serve no HTTP endpoint (with --textfile, for hosts that allow no other listening port).")
     var noHTTP = false
 
@@ -130,8 +136,11 @@ struct Run: ParsableCommand {
     var webConfigFile: String?
 
     func validate() throws {
-        if noHTTP, textfile == nil {
-            throw ValidationError("--no-http leaves nothing to export: add --textfile PATH")
+        if noHTTP, textfile == nil, eventsFile == nil {
+            throw ValidationError("--no-http leaves nothing to export: add --textfile PATH or --events-file PATH")
+        }
+        guard eventsFileMaxBytes >= 4096, eventsFileMaxBytes <= 1 << 40 else {
+            throw ValidationError("--events-file-max-bytes must be between 4096 and 1099511627776")
         }
         if noHTTP, webConfigFile != nil {
             throw ValidationError("--web.config.file configures the HTTP endpoint, which --no-http turns off")
@@ -174,6 +183,8 @@ struct Run: ParsableCommand {
         configuration.httpLimits.maxConnections = httpMaxConnections
         configuration.webConfigPath = webConfigFile
         configuration.eventStreamMaxPendingBytes = eventsMaxPendingKiB * 1024
+        configuration.eventsFilePath = eventsFile
+        configuration.eventsFileMaxBytes = eventsFileMaxBytes
         try runAgent(configuration, logLevel: probeOptions.logLevel)
     }
 }

@@ -126,6 +126,9 @@ struct CommandLineTests {
         (["run", "--listen", "127.0.0.1:0", "--web.config.file", "/nonexistent/web.yml"],
          "--web.config.file /nonexistent/web.yml: No such file or directory"),
         (["run", "--cgroup-root", "/nonexistent"], "--cgroup-root /nonexistent is not a directory"),
+        (["run", "--listen", "127.0.0.1:0", "--events-file", "/nonexistent/events.jsonl"],
+         "--events-file /nonexistent/events.jsonl: cannot open it for appending"),
+        (["run", "--events-file", "/tmp/events.jsonl", "--events-file-max-bytes", "100"], "--events-file-max-bytes must be between"),
         (["list", "--agent", "ftp://x"], "ftp://x"),
     ])
     func badArguments(arguments: [String], reason: String) throws {

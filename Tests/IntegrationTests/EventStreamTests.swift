@@ -104,6 +104,40 @@ struct EventStreamTests {
         await agent.stop()
     }
 
+    @Test("--events-file gets the lines a follower gets, each once, rotated by size, and synced when the agent stops")
+    func eventsFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "netns-events-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/events.jsonl"
+        let agent = try await RunningAgent(arguments: ["--events-file", path, "--events-file-max-bytes", "16384"])
+        let follower = try Follower(port: agent.port)
+        try await eventually("the stream begins") { follower.hasBegun }
+        // 30 namespaces, three events each: about 30 KB, two or three rotations, all of it kept.
+        for _ in 0..<30 { try Host.wait(for: try Host.start(["unshare", "--net", "true"]), timeout: .seconds(30)) }
+        let ours = { (lines: [String]) in
+            try lines.filter { try EventSummary.decode(line: $0).creator?.comm == "unshare" }
+        }
+        try await eventually("the follower has every free", timeout: .seconds(30)) {
+            try ours(follower.lines).count { $0.contains("\"event\":\"freed\"") } == 30
+        }
+        let rotations = try agent.metrics()["netns_tracer_events_file_rotations_total"] ?? 0
+        #expect(rotations >= 1)
+        #expect(try agent.metrics()["netns_tracer_events_file_dropped_total"] == 0)
+        await agent.stop()
+
+        let names = ["events.jsonl.3", "events.jsonl.2", "events.jsonl.1", "events.jsonl"]
+        var written: [String] = []
+        for name in names {
+            guard let text = try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8) else { continue }
+            #expect(text.utf8.count <= 16384, "\(name): \(text.utf8.count) bytes")
+            #expect(text.hasSuffix("\n"), "\(name) ends with a whole line")
+            written += text.split(separator: "\n").map(String.init)
+        }
+        #expect(FileManager.default.fileExists(atPath: "\(directory)/events.jsonl.1"))
+        #expect(try ours(written) == ours(follower.lines), "the same lines, in the same order")
+    }
+
     @Test("a follower that stops reading is cut off and counted; the agent and a reading follower go on")
     func stalledFollowerCutOff() async throws {
         let agent = try await RunningAgent(arguments: ["--events-max-pending-kib", "256"])
