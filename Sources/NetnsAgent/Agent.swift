@@ -79,6 +79,10 @@ public struct AgentConfiguration: Sendable {
     public var eventsFilePath: String?
     /// The size at which the events file is rotated.
     public var eventsFileMaxBytes = EventsFile.defaultMaxBytes
+    /// The kernel log read for device waits (nil: none).
+    public var kernelLogPath: String? = "/dev/kmsg"
+    /// How often the kernel log is read.
+    public var kernelLogInterval: Duration = .seconds(1)
 
     /// Creates the default configuration.
     public init() {}
@@ -109,6 +113,7 @@ public final class Agent: Service {
         var clock: ClockMapping
         var textfile: TextfileWriter?
         var security: WebSecurity?
+        var kernelLog: KernelLog?
     }
 
     private let prepared = Mutex<Prepared?>(nil)
@@ -192,9 +197,20 @@ public final class Agent: Service {
             probes.detach()
             throw AgentStartError.discovery("\(error)")
         }
+        // Opened while the agent may (CAP_SYSLOG where kernel.dmesg_restrict is set); without
+        // it the agent still sees stuck teardowns, but not what they wait for.
+        var kernelLog: KernelLog?
+        if let path = configuration.kernelLogPath {
+            do {
+                kernelLog = try KernelLog(path: path)
+                state.update { $0.kernelLog = KernelLogStatistics() }
+            } catch {
+                logger.notice("stuck teardowns will not name the device they wait for", metadata: ["reason": "\(error)"])
+            }
+        }
         dropPrivileges(state: state)
         prepared.withLock { $0 = Prepared(probes: probes, state: state, scanner: scanner, clock: clock, textfile: textfile,
-                                                 security: security) }
+                                                 security: security, kernelLog: kernelLog) }
     }
 
     private func dropPrivileges(state: AgentState) {
@@ -271,6 +287,17 @@ public final class Agent: Service {
                         if Self.reconcile(probes: probes, state: state, statistics: statistics, logger: logger) {
                             schedule.reconciled(through: statistics)
                         }
+                    }
+                }
+            }
+            if let kernelLog = prepared.kernelLog {
+                group.addTask { [configuration] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: configuration.kernelLogInterval)
+                        guard !Task.isCancelled else { return }
+                        state.apply(kernelLog.read(at: ClockMapping.monotonicNow()))
+                        let overwritten = kernelLog.overwritten
+                        state.update { $0.kernelLog?.overwritten = overwritten }
                     }
                 }
             }

@@ -65,6 +65,19 @@ public final class AgentState: NamespaceEventSink {
         }
     }
 
+    /// Applies device waits read from the kernel's log, sending a `teardown_waiting` event for
+    /// each namespace newly seen waiting.
+    public func apply(_ waits: [DeviceWait]) {
+        guard !waits.isEmpty else { return }
+        state.withLock { snapshot in
+            for wait in waits {
+                record(.deviceWait(wait), into: &snapshot)
+                let events = snapshot.aggregator.apply(wait)
+                if let hub = self.events, hub.isFollowed { hub.publish(events, cgroups: snapshot.cgroups) }
+            }
+        }
+    }
+
     /// Takes in the kernel side's count of namespaces that lived and died unreported.
     public func countUnreported(total: UInt64) {
         state.withLock { snapshot in

@@ -47,6 +47,9 @@ public struct ReplayResult: Sendable {
             case .unreported(let total):
                 flush()
                 state.countUnreported(total: total)
+            case .deviceWait(let wait):
+                flush()
+                state.apply([wait])
             }
         }
         flush()

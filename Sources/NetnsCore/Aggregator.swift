@@ -55,6 +55,11 @@ public struct Aggregator: Sendable {
         /// Namespaces the kernel side saw live and die while it could send nothing (the ring
         /// buffer full): included in `created`, `released` and `freed`, with no record.
         public var unreported: UInt64 = 0
+        /// Device waits seen ("unregister_netdevice: waiting for DEV to become free").
+        public var deviceWaits: UInt64 = 0
+        /// Of those, the ones seen while no namespace was stuck in teardown: a device
+        /// unregistered outside a namespace's cleanup (`ip link del`), or a teardown already over.
+        public var deviceWaitsUnattributed: UInt64 = 0
     }
 
     /// The limits this aggregator keeps to.
@@ -78,6 +83,8 @@ public struct Aggregator: Sendable {
     private var lifecycle: [LifecycleEvent] = []
     /// The leaks `leakTransitions(at:)` last found, by cookie.
     private var knownLeaks: [UInt64: Leak] = [:]
+    /// What each stuck namespace's teardown was seen waiting for (`apply(_: DeviceWait)`).
+    private var waitingFor: [UInt64: TeardownWaitingFor] = [:]
 
     private var freedOrder = FIFOQueue<UInt64>()
     private var pendingSetups: [UInt64: Int32] = [:]
@@ -425,12 +432,51 @@ public struct Aggregator: Sendable {
         }
     }
 
+    /// Applies a device wait: every namespace whose teardown was under way when the kernel
+    /// logged it is in the cleanup batch that waits, or queued behind it, so each is stuck on
+    /// this device. The line was logged between the agent's previous look at the log and this
+    /// one, so that is each namespace released by the look that found it, and not through its
+    /// teardown (torn down or freed) before the previous look. The kernel's line names no
+    /// namespace (every namespace has a `lo`), so this is the finest attribution it allows.
+    /// Returns a `teardown_waiting` event for each namespace newly waiting, or waiting for
+    /// another device than before.
+    public mutating func apply(_ wait: DeviceWait) -> [LifecycleEvent] {
+        counters.deviceWaits += 1
+        var events: [LifecycleEvent] = []
+        var attributed = false
+        for record in namespaces.values where record.state != .alive {
+            guard let released = record.releasedAt, released <= wait.timestamp else { continue }
+            if let ended = record.tornDownAt ?? record.freedAt, ended <= wait.loggedAfter { continue }
+            attributed = true
+            let known = waitingFor[record.cookie]
+            let same = known?.device == wait.device
+            waitingFor[record.cookie] = TeardownWaitingFor(
+                device: wait.device, usageCount: wait.usageCount, since: same ? known!.since : wait.timestamp,
+                lastSeen: wait.timestamp, source: wait.source)
+            if !same {
+                events.append(LifecycleEvent(kind: .teardownWaiting, timestamp: wait.timestamp, cookie: record.cookie,
+                                             inum: record.inum, creator: record.creator,
+                                             duration: wait.timestamp - released,
+                                             device: wait.device, usageCount: wait.usageCount))
+            }
+        }
+        if !attributed { counters.deviceWaitsUnattributed += 1 }
+        // Namespaces no longer held (freed history evicted) take their waits with them.
+        if waitingFor.count > 0 { waitingFor = waitingFor.filter { namespaces[$0.key] != nil } }
+        return events
+    }
+
+    /// What each namespace's teardown waits (or, once torn down, waited) for, by cookie: only
+    /// those seen waiting.
+    public var teardownWaits: [UInt64: TeardownWaitingFor] { waitingFor }
+
     private mutating func rememberFreed(_ cookie: UInt64) {
         freedOrder.append(cookie)
         while freedOrder.count > limits.freedHistory, let oldest = freedOrder.popFirst() {
             if namespaces.remove(oldest) {
                 adjustCount(.freed, by: -1)
                 counters.historyEvictions += 1
+                if !waitingFor.isEmpty { waitingFor[oldest] = nil }
             }
         }
     }

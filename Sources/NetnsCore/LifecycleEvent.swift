@@ -22,6 +22,9 @@ public struct LifecycleEvent: Sendable, Hashable {
         /// The leak `leak` is over: the namespace was used again, moved on (then a
         /// `leak_started` of the next kind may follow), or was freed.
         case leakEnded = "leak_ended"
+        /// Its teardown is seen waiting for a device's last references (`device`,
+        /// `usageCount`): sent when a namespace is first seen waiting, and when the device changes.
+        case teardownWaiting = "teardown_waiting"
     }
 
     public var kind: Kind
@@ -35,15 +38,19 @@ public struct LifecycleEvent: Sendable, Hashable {
     /// For an event that ends a stage, how long the stage lasted, in nanoseconds: `released`,
     /// creation to release (only when the creation was seen); `tornDown` and `freed`, release
     /// to then; `leakEnded`, from when the leaking condition began (the leak's `since`) to
-    /// when it ended.
+    /// when it ended; `teardownWaiting`, from the release to then.
     public var duration: UInt64?
     /// For `setupFailed`, the error (a negative errno).
     public var result: Int32?
     /// For `leakStarted` and `leakEnded`, the leak's kind.
     public var leak: LeakKind?
+    /// For `teardownWaiting`, the device waited for and its usage count as the kernel printed them.
+    public var device: String?
+    public var usageCount: Int32?
 
     public init(kind: Kind, timestamp: UInt64, cookie: UInt64, inum: UInt32, creator: TaskIdentity? = nil,
-                duration: UInt64? = nil, result: Int32? = nil, leak: LeakKind? = nil) {
+                duration: UInt64? = nil, result: Int32? = nil, leak: LeakKind? = nil, device: String? = nil,
+                usageCount: Int32? = nil) {
         self.kind = kind
         self.timestamp = timestamp
         self.cookie = cookie
@@ -52,5 +59,7 @@ public struct LifecycleEvent: Sendable, Hashable {
         self.duration = duration
         self.result = result
         self.leak = leak
+        self.device = device
+        self.usageCount = usageCount
     }
 }

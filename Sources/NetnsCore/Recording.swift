@@ -36,6 +36,7 @@ public enum Recording {
         case cgroupPath(id: UInt64, path: String)
         case end(timestamp: UInt64)
         case unreported(total: UInt64)
+        case deviceWait(DeviceWait)
     }
 
     /// What was wrong with a recording, and where.
@@ -102,6 +103,14 @@ public enum Recording {
         case .unreported(let total):
             type = 5
             payload.u64(total)
+        case .deviceWait(let wait):
+            type = 6
+            payload.u64(wait.timestamp)
+            payload.u64(wait.loggedAfter)
+            payload.u32(UInt32(bitPattern: wait.usageCount))
+            payload.u8(wait.source.rawValue)
+            payload.bytes([0, 0, 0])
+            payload.bytes(Array(wait.device.utf8.prefix(DeviceWait.maxDeviceBytes)))
         }
         var writer = ByteWriter()
         writer.u8(type)
@@ -202,6 +211,20 @@ public enum Recording {
             return .end(timestamp: try payload.u64())
         case 5:
             return .unreported(total: try payload.u64())
+        case 6:
+            let timestamp = try payload.u64()
+            let loggedAfter = try payload.u64()
+            let usageCount = Int32(bitPattern: try payload.u32())
+            let sourceOffset = payload.offset
+            guard let source = DeviceWait.Source(rawValue: try payload.u8()) else {
+                throw FormatError(offset: sourceOffset, problem: "unknown device wait source")
+            }
+            _ = try payload.bytes(3)
+            guard payload.remaining <= DeviceWait.maxDeviceBytes else {
+                throw FormatError(offset: payload.offset, problem: "device name of \(payload.remaining) bytes (at most \(DeviceWait.maxDeviceBytes))")
+            }
+            return .deviceWait(DeviceWait(device: try payload.string(payload.remaining), usageCount: usageCount,
+                                          timestamp: timestamp, loggedAfter: loggedAfter, source: source))
         default:
             throw FormatError(offset: start, problem: "unknown entry type \(type)")
         }

@@ -28,6 +28,8 @@ public struct AgentSnapshot: Sendable {
     public var eventStream = EventStreamStatistics()
     /// The `--events-file` writer's counts (nil without one).
     public var eventsFile: EventsFileStatistics?
+    /// The kernel log reader's counts (nil when the log is not read).
+    public var kernelLog: KernelLogStatistics?
     /// Changes of the `--web.config.file` (or the files it names) that could not be loaded.
     public var webConfigReloadFailures: UInt64 = 0
     /// The agent process's own CPU, memory and descriptors, read when `/metrics` is served
@@ -66,6 +68,16 @@ public struct EventsFileStatistics: Sendable, Equatable {
     public var rotations: UInt64 = 0
 
     public init() {}
+}
+
+/// What the kernel log reader has seen.
+public struct KernelLogStatistics: Sendable, Equatable {
+    /// Records the kernel overwrote before they were read.
+    public var overwritten: UInt64 = 0
+
+    public init(overwritten: UInt64 = 0) {
+        self.overwritten = overwritten
+    }
 }
 
 /// What the HTTP server refused, by reason.

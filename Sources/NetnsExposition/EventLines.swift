@@ -6,14 +6,16 @@ import NIOCore
 /// `--events-file`: one object per line, in the order the agent learnt them.
 ///
 /// Fields: `time` (RFC 3339, when it happened), `event` (`created`, `setup_failed`,
-/// `released`, `torn_down`, `freed`, `discovered`, `leak_started`, `leak_ended`), `cookie`
+/// `released`, `torn_down`, `freed`, `discovered`, `leak_started`, `leak_ended`,
+/// `teardown_waiting`), `cookie`
 /// and `inum` (0 for `setup_failed`: no namespace was made), `creator` ({`pid`, `comm`,
 /// `cgroupId`, `uid`, `ppid`, `cgroupPath`, `container`} as in `/namespaces`, or null when no
 /// creation hook saw it), `durationSeconds` (how long the stage it ends lasted: creation to
 /// release for `released`, release to then for `torn_down` and `freed`, the leaking
 /// condition for `leak_ended`; null otherwise or when unknown), `result` (the error of a
-/// `setup_failed`, a negative errno; null otherwise) and `leak` (the kind of a
-/// `leak_started` or `leak_ended`: `orphaned`, `stuck_teardown` or `zombie`; null otherwise).
+/// `setup_failed`, a negative errno; null otherwise), `leak` (the kind of a
+/// `leak_started` or `leak_ended`: `orphaned`, `stuck_teardown` or `zombie`; null otherwise),
+/// and `device` and `usageCount` (what a `teardown_waiting` namespace waits for; null otherwise).
 public enum EventLines {
     /// The Content-Type of the stream.
     public static let contentType = "application/x-ndjson"
@@ -67,6 +69,8 @@ public enum EventLines {
         }
         json.field("result", event.result)
         json.field("leak", event.leak?.rawValue)
+        json.field("device", event.device)
+        json.field("usageCount", event.usageCount)
         json.endObject()
     }
 }
@@ -81,6 +85,8 @@ public struct EventSummary: Decodable, Sendable, Hashable {
     public var durationSeconds: Double?
     public var result: Int32?
     public var leak: String?
+    public var device: String?
+    public var usageCount: Int32?
 
     /// Reads one line of the stream.
     public static func decode(line: String) throws -> EventSummary {
@@ -110,6 +116,10 @@ extension EventLines {
                 + (container.podUid.map { " pod \($0)" } ?? "")
         }
         if let leak = event.leak { context = context == "-" ? leak : "\(leak) \(context)" }
+        if let device = event.device {
+            let wait = "waiting for \(device) (usage count \(event.usageCount.map(String.init) ?? "?"))"
+            context = context == "-" ? wait : "\(wait) \(context)"
+        }
         return columns(time, event.event, event.inum == 0 ? "-" : "\(event.inum)",
                        event.creator.map { "\($0.pid)" } ?? "-", event.creator?.comm ?? "-", duration, context)
     }

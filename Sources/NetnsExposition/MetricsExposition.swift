@@ -30,16 +30,23 @@ public enum MetricsExposition {
         text.gauge("netns_untracked", "Alive network namespaces that no task, file or mount held at the last holder scan: pinned only inside the kernel.",
                    aggregator.namespaces.values.count { $0.isKernelOnly })
         text.info("netns_leak_info", "One series per leaking namespace (value 1), oldest leaks first, up to the configured limit.")
+        let waits = aggregator.teardownWaits
         for (record, leak) in leaks.prefix(leakSeriesLimit) {
             let creator = record.creator
             let container = creator.flatMap { snapshot.cgroups[$0.cgroupID]?.container }
+            let device = leak.kind == .stuckTeardown ? waits[record.cookie]?.device : nil
             text.sample("netns_leak_info", labels: [
                 ("cookie", String(record.cookie)), ("inum", String(record.inum)), ("kind", leak.kind.rawValue),
-                ("creator_comm", creator?.comm ?? ""), ("container", container?.shortName ?? ""),
+                ("creator_comm", creator?.comm ?? ""), ("container", container?.shortName ?? ""), ("device", device ?? ""),
             ], 1)
         }
         text.gauge("netns_leak_info_dropped", "Leaking namespaces left out of netns_leak_info by the series limit.",
                    max(0, leaks.count - leakSeriesLimit))
+
+        text.counter("netns_teardown_device_waits_total", "Lines 'unregister_netdevice: waiting for DEV to become free' the kernel logged while the agent ran: one per waiting device, every 10 s (net.core.netdev_unregister_timeout_secs) while it waits.",
+                     counters.deviceWaits)
+        text.counter("netns_teardown_device_waits_unattributed_total", "Of those, the ones logged while no namespace was stuck in teardown (a device unregistered outside a namespace's cleanup).",
+                     counters.deviceWaitsUnattributed)
 
         text.counter("netns_tracer_events_total", "Events received from the kernel.", snapshot.recordsReceived)
         text.counterFamily("netns_tracer_events_by_kind_total", "Events received from the kernel, by kind.")
@@ -79,6 +86,10 @@ public enum MetricsExposition {
         text.gauge("netns_tracer_event_stream_clients", "Connections following GET /events now.", snapshot.eventStream.clients)
         text.counter("netns_tracer_event_stream_cut_off_total", "Followers of GET /events cut off for falling too far behind (the agent never waits for one).",
                      snapshot.eventStream.cutOff)
+        text.gauge("netns_tracer_kernel_log_read", "1 while the agent reads the kernel's log (--kernel-log) for device waits.",
+                   snapshot.kernelLog == nil ? 0 : 1)
+        text.counter("netns_tracer_kernel_log_overwritten_total", "Kernel log records overwritten before the agent could read them.",
+                     snapshot.kernelLog?.overwritten ?? 0)
         if let file = snapshot.eventsFile {
             text.counter("netns_tracer_events_file_lines_total", "Event lines written to --events-file.", file.written)
             text.counter("netns_tracer_events_file_dropped_total", "Event lines not written to --events-file: its writes fell too far behind, or failed (the agent never waits for them).",

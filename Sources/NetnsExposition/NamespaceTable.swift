@@ -36,6 +36,19 @@ public struct NamespaceSummary: Decodable, Sendable, Hashable {
         public var passive: Int32
     }
 
+    /// What a teardown was seen waiting for.
+    public struct TeardownSummary: Decodable, Sendable, Hashable {
+        public struct WaitingFor: Decodable, Sendable, Hashable {
+            public var device: String
+            public var usageCount: Int32
+            public var since: String?
+            public var lastSeen: String?
+            public var source: String
+        }
+
+        public var waitingFor: WaitingFor?
+    }
+
     public var cookie: UInt64
     public var inum: UInt32
     public var state: String
@@ -52,6 +65,7 @@ public struct NamespaceSummary: Decodable, Sendable, Hashable {
     public var refs: Refs?
     public var createdAtEstimated: Bool?
     public var createdAfter: String?
+    public var teardown: TeardownSummary?
 
     /// Decodes the whole document.
     public static func decodeList(_ json: String) throws -> [NamespaceSummary] {
@@ -85,7 +99,11 @@ public enum NamespaceTable {
                 String(namespace.inum), namespace.state, duration(namespace.ageSeconds),
                 namespace.refs.map { String($0.active) } ?? "-",
                 namespace.refs.map { String($0.passive) } ?? "-",
-                namespace.leak?.kind ?? "-",
+                namespace.leak.map { leak in
+                    // A stuck teardown names the device it waits for: `stuck_teardown:lo`.
+                    let device = leak.kind == "stuck_teardown" ? namespace.teardown?.waitingFor?.device : nil
+                    return leak.kind + (device.map { ":\($0)" } ?? "")
+                } ?? "-",
                 holderSummary(namespace.holders ?? []),
                 creator,
             ])

@@ -13,7 +13,9 @@ import NIOCore
 /// or null, `createdAtEstimated` and `createdAfter` (a creation not seen: `createdAt` is when
 /// it was found, `createdAfter` the earliest it can have been), `holders` (array of
 /// {`kind`, `pid`, `comm`, `path`?, `fd`?}), `leak` ({`kind`, `since`} or null),
-/// `refs` {`active`, `passive`} or null, and `setupResult`.
+/// `refs` {`active`, `passive`} or null, `setupResult`, and `teardown` ({`waitingFor`:
+/// {`device`, `usageCount`, `since`, `lastSeen`, `source`}} once its teardown was seen
+/// waiting for a device, or null).
 public enum NamespacesDocument {
     /// The Content-Type of the rendered document.
     public static let contentType = "application/json"
@@ -87,11 +89,13 @@ public enum NamespacesDocument {
                 records.withUnsafeBufferPointer { records in
                     var cgroups = CgroupLookup(snapshot.cgroups)
                     let thresholds = snapshot.aggregator.leakThresholds
+                    let waits = snapshot.aggregator.teardownWaits
                     while next < range.upperBound {
                         let checkpoint = json.count
                         json.raw(next > 0 ? ",\n  " : "\n  ")
                         json.resetComma()
-                        write(records[sorted[next]], to: &json, cgroups: &cgroups, thresholds: thresholds, clock: clock, now: now)
+                        write(records[sorted[next]], to: &json, cgroups: &cgroups, thresholds: thresholds, waits: waits,
+                              clock: clock, now: now)
                         if next == sorted.count - 1 { json.raw("\n]\n") }
                         if json.overflowed {
                             json.rewind(to: checkpoint)
@@ -108,7 +112,8 @@ public enum NamespacesDocument {
     }
 
     private static func write(_ record: borrowing NamespaceRecord, to json: inout JSONWriter, cgroups: inout CgroupLookup,
-                              thresholds: LeakThresholds, clock: ClockMapping, now: UInt64) {
+                              thresholds: LeakThresholds, waits: [UInt64: TeardownWaitingFor], clock: ClockMapping,
+                              now: UInt64) {
         json.beginObject()
         json.field("cookie", record.cookie)
         json.field("inum", record.inum)
@@ -163,6 +168,21 @@ public enum NamespacesDocument {
         json.field("setupResult", record.setupResult)
         json.field("createdAtEstimated", record.createdAtIsEstimate)
         json.time("createdAfter", record.createdAfter, clock: clock)
+        json.key("teardown")
+        if !waits.isEmpty, let wait = waits[record.cookie] {
+            json.beginObject()
+            json.key("waitingFor")
+            json.beginObject()
+            json.field("device", wait.device)
+            json.field("usageCount", wait.usageCount)
+            json.time("since", wait.since, clock: clock)
+            json.time("lastSeen", wait.lastSeen, clock: clock)
+            json.field("source", wait.source.name)
+            json.endObject()
+            json.endObject()
+        } else {
+            json.null()
+        }
         json.endObject()
     }
 

@@ -128,6 +128,9 @@ struct Run: ParsableCommand {
     @Option(help: "Bytes at which --events-file is rotated.")
     var eventsFileMaxBytes = EventsFile.defaultMaxBytes
 
+    @Option(help: ArgumentHelp("The kernel's log, read for 'unregister_netdevice: waiting for DEV to become free' to name what a stuck teardown waits for; 'none' to read none.", valueName: "path"))
+    var kernelLog = "/dev/kmsg"
+
     @Flag(help: "Serve no HTTP endpoint (with --textfile, for hosts that allow no other listening port).")
     var noHTTP = false
 
@@ -185,6 +188,7 @@ struct Run: ParsableCommand {
         configuration.eventStreamMaxPendingBytes = eventsMaxPendingKiB * 1024
         configuration.eventsFilePath = eventsFile
         configuration.eventsFileMaxBytes = eventsFileMaxBytes
+        configuration.kernelLogPath = kernelLog == "none" ? nil : kernelLog
         try runAgent(configuration, logLevel: probeOptions.logLevel)
     }
 }

@@ -248,6 +248,9 @@ struct ImageTests {
         #expect(metrics.contains("netns_tracer_probe_info{mode="))
         let logs = try Podman.must(["logs", agent])
         #expect(!logs.contains("no CAP_SYS_PTRACE"), "the DaemonSet's capabilities are enough: \(logs)")
+        // The pod has no /dev/kmsg: the agent runs on without it, and says so (README, Privileges).
+        #expect(metrics.contains("netns_tracer_kernel_log_read 0"))
+        #expect(logs.contains("stuck teardowns will not name the device they wait for"), "\(logs)")
 
         // A container made on the host: its namespace is found through the host's /proc and
         // attributed through the host's cgroup hierarchy, both as the DaemonSet mounts them.

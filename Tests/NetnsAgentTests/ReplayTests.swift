@@ -50,6 +50,36 @@ struct ReplayTests {
         #expect(sampleValue("netns_leaked{kind=\"stuck_teardown\"}", in: patient) == 0)
     }
 
+    @Test("a stuck teardown names the device the kernel logged waiting for, in /namespaces, netns_leak_info and list")
+    func deviceWait() throws {
+        let wait = DeviceWait(device: "lo", usageCount: 2, timestamp: 200 * Self.second)
+        #expect(try Recording.decode(Recording.header(realtimeOffset: 0) + Recording.encode(.deviceWait(wait))).entries
+                    == [.deviceWait(wait)], "the entry reads back as written")
+        let path = try Self.write([
+            .event(NetnsEvent(kind: .created, timestamp: 1 * Self.second, cookie: 32, inum: 4_026_532_902,
+                              task: TaskIdentity(pid: 78, tid: 78, comm: "containerd"))),
+            .event(NetnsEvent(kind: .cleanupStart, timestamp: 10 * Self.second)),
+            .event(NetnsEvent(kind: .released, timestamp: 10 * Self.second, cookie: 32, inum: 4_026_532_902)),
+            .deviceWait(wait),
+            .deviceWait(DeviceWait(device: "lo", usageCount: 2, timestamp: 210 * Self.second)),
+            .end(timestamp: 400 * Self.second),
+        ])
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try Self.replay([path, "--output", "namespaces"])
+        #expect(result.status == 0, "\(result.error)")
+        let namespace = try #require(try NamespaceSummary.decodeList(result.output).first { $0.cookie == 32 })
+        #expect(namespace.leak?.kind == "stuck_teardown")
+        let waiting = try #require(namespace.teardown?.waitingFor)
+        #expect(waiting.device == "lo" && waiting.usageCount == 2 && waiting.source == "kmsg")
+        #expect(waiting.since == "1970-01-01T00:03:20.000Z" && waiting.lastSeen == "1970-01-01T00:03:30.000Z")
+        #expect(NamespaceTable.render([namespace]).contains("stuck_teardown:lo"))
+        let metrics = try Self.replay([path, "--output", "metrics"]).output
+        #expect(metrics.contains(#"netns_leak_info{cookie="32",inum="4026532902",kind="stuck_teardown",creator_comm="containerd",container="",device="lo"} 1"#),
+                "\(metrics.split(separator: "\n").filter { $0.hasPrefix("netns_leak_info{") })")
+        #expect(sampleValue("netns_teardown_device_waits_total", in: metrics) == 2)
+        #expect(sampleValue("netns_teardown_device_waits_unattributed_total", in: metrics) == 0)
+    }
+
     @Test("memory held after teardown is a zombie, and its free ends the leak")
     func zombie() throws {
         var entries: [Recording.Entry] = [

@@ -174,3 +174,68 @@ struct LeakTransitionTests {
         #expect(aggregator.leakTransitions(at: 301 * second).isEmpty)
     }
 }
+
+@Suite("Device waits (what a stuck teardown waits for)")
+struct DeviceWaitTests {
+    @Test("a wait names the device for every namespace released and not torn down, once per device")
+    func attributed() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 40), event(.created, at: 1, cookie: 41), event(.created, at: 1, cookie: 42),
+                          event(.created, at: 1, cookie: 43),
+                          event(.cleanupStart, at: 5, cookie: 0), event(.released, at: 5, cookie: 40),
+                          event(.released, at: 7, cookie: 41),
+                          event(.released, at: 2, cookie: 43), event(.tornDown, at: 3, cookie: 43)])
+        // 40 and 41 are stuck; 42 is alive; 43 was torn down before.
+        let first = aggregator.apply(DeviceWait(device: "lo", usageCount: 2, timestamp: 20 * second))
+        #expect(first.map(\.cookie).sorted() == [40, 41])
+        #expect(first.allSatisfy { $0.kind == .teardownWaiting && $0.device == "lo" && $0.usageCount == 2 })
+        #expect(first.first { $0.cookie == 40 }?.duration == 15 * second, "stuck since its release")
+        #expect(aggregator.teardownWaits.keys.sorted() == [40, 41])
+
+        // The line repeats: no new event, the first sighting kept, the latest count taken.
+        #expect(aggregator.apply(DeviceWait(device: "lo", usageCount: 3, timestamp: 30 * second)).isEmpty)
+        #expect(aggregator.teardownWaits[40] == TeardownWaitingFor(device: "lo", usageCount: 3, since: 20 * second,
+                                                                    lastSeen: 30 * second, source: .kmsg))
+        // Another device: told again.
+        #expect(aggregator.apply(DeviceWait(device: "eth0", usageCount: 2, timestamp: 31 * second)).count == 2)
+        #expect(aggregator.counters.deviceWaits == 3 && aggregator.counters.deviceWaitsUnattributed == 0)
+
+        // Once torn down, what it waited for stays with it; a wait now is nobody's.
+        aggregator.apply([event(.tornDown, at: 40, cookie: 40), event(.tornDown, at: 40, cookie: 41)])
+        #expect(aggregator.apply(DeviceWait(device: "lo", usageCount: 2, timestamp: 50 * second)).isEmpty)
+        #expect(aggregator.counters.deviceWaitsUnattributed == 1)
+        #expect(aggregator.teardownWaits[41]?.device == "eth0")
+    }
+
+    @Test("a teardown that ended after the previous look at the log may be the one that waited")
+    func endedBetweenLooks() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 47), event(.created, at: 1, cookie: 48),
+                          event(.released, at: 10, cookie: 47), event(.freed, at: 45, cookie: 47),
+                          event(.released, at: 10, cookie: 48), event(.freed, at: 43, cookie: 48)])
+        // Read at 50, the previous read at 44: 47's teardown ran past 44, 48's did not.
+        let events = aggregator.apply(DeviceWait(device: "lo", usageCount: 2, timestamp: 50 * second, loggedAfter: 44 * second))
+        #expect(events.map(\.cookie) == [47])
+        #expect(aggregator.teardownWaits.keys.sorted() == [47])
+    }
+
+    @Test("a namespace released after the wait was seen is not blamed for it")
+    func releasedLater() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 44), event(.released, at: 30, cookie: 44)])
+        #expect(aggregator.apply(DeviceWait(device: "lo", usageCount: 2, timestamp: 20 * second)).isEmpty)
+        #expect(aggregator.teardownWaits.isEmpty)
+    }
+
+    @Test("waits leave with the namespaces evicted from the freed history")
+    func evicted() {
+        var aggregator = Aggregator(limits: Aggregator.Limits(freedHistory: 1), leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 45), event(.released, at: 2, cookie: 45)])
+        _ = aggregator.apply(DeviceWait(device: "lo", usageCount: 2, timestamp: 3 * second))
+        aggregator.apply(event(.freed, at: 4, cookie: 45))
+        #expect(aggregator.teardownWaits[45]?.device == "lo", "kept with the freed namespace's history")
+        aggregator.apply([event(.created, at: 5, cookie: 46), event(.released, at: 6, cookie: 46), event(.freed, at: 7, cookie: 46)])
+        #expect(aggregator.namespaces[45] == nil)
+        #expect(aggregator.teardownWaits[45] == nil)
+    }
+}

@@ -95,7 +95,7 @@ struct LeakExpositionTests {
         #expect(sampleValue("netns_leaked{kind=\"orphaned\"}", in: text) == 1)
         #expect(sampleValue("netns_leaked{kind=\"stuck_teardown\"}", in: text) == 1)
         #expect(sampleValue("netns_leaked{kind=\"zombie\"}", in: text) == 1)
-        #expect(sampleValue("netns_leak_info{cookie=\"5\",inum=\"500\",kind=\"orphaned\",creator_comm=\"containerd-shim\",container=\"0123456789ab\"}", in: text) == 1)
+        #expect(sampleValue("netns_leak_info{cookie=\"5\",inum=\"500\",kind=\"orphaned\",creator_comm=\"containerd-shim\",container=\"0123456789ab\",device=\"\"}", in: text) == 1)
         #expect(sampleValue("netns_leak_info_dropped", in: text) == 0)
 
         let limited = Self.leakingSnapshot(seriesLimit: 1).metrics
