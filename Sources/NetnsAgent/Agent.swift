@@ -181,6 +181,11 @@ public final class Agent: Service {
             throw AgentStartError.noProbeSet(error)
         }
         logger.info("probes attached", metadata: ["mode": "\(probes.kind)"])
+        if NamespaceID.matchesCookies(ownCookie: probes.hostCookie) {
+            state.update { $0.nsIdsAreCookies = true }
+            state.events?.nsIds.store(true, ordering: .relaxed)
+            logger.info("namespace cookies are the kernel's namespace ids: shown as nsId")
+        }
         if probes.kind == .tracepoint, !limits.syscallHooks {
             logger.notice("tracepoint set without syscall hooks: every namespace is counted, but failed creations are not, and namespaces made by unshare show no creator (found by walks of the kernel's namespace list, their creation time bounded); --syscall-hooks adds both, for a few percent of syscall-heavy work")
         }

@@ -19,6 +19,8 @@ public final class EventHub: Sendable {
     public let maxPendingBytes: Int
     /// Where every event is also written, if anywhere.
     public let file: EventsFile?
+    /// Whether the lines carry `nsId` (the kernel's namespace ids are the cookies).
+    public let nsIds = Atomic<Bool>(false)
 
     public init(clock: ClockMapping, maxPendingBytes: Int = EventHub.defaultMaxPendingBytes, file: EventsFile? = nil) {
         self.clock = clock
@@ -42,7 +44,7 @@ public final class EventHub: Sendable {
     /// Sends `events` to every follower, as one chunk of JSON lines.
     public func publish(_ events: [LifecycleEvent], cgroups: [UInt64: CgroupInfo]) {
         guard !events.isEmpty, isFollowed else { return }
-        let chunk = EventLines.render(events, cgroups: cgroups, clock: clock)
+        let chunk = EventLines.render(events, cgroups: cgroups, clock: clock, nsIds: nsIds.load(ordering: .relaxed))
         file?.append(chunk, lines: events.count)
         guard followerCount.load(ordering: .relaxed) > 0 else { return }
         followers.withLock { followers in

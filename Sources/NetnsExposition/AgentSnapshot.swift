@@ -30,6 +30,9 @@ public struct AgentSnapshot: Sendable {
     public var eventsFile: EventsFileStatistics?
     /// The kernel log reader's counts (nil when the log is not read).
     public var kernelLog: KernelLogStatistics?
+    /// Whether the kernel's namespace ids (`ioctl(NS_GET_ID)`, `listns(2)`) are the cookies:
+    /// then each namespace's cookie is shown as its `nsId` too.
+    public var nsIdsAreCookies = false
     /// Changes of the `--web.config.file` (or the files it names) that could not be loaded.
     public var webConfigReloadFailures: UInt64 = 0
     /// The agent process's own CPU, memory and descriptors, read when `/metrics` is served

@@ -15,27 +15,31 @@ import NIOCore
 /// condition for `leak_ended`; null otherwise or when unknown), `result` (the error of a
 /// `setup_failed`, a negative errno; null otherwise), `leak` (the kind of a
 /// `leak_started` or `leak_ended`: `orphaned`, `stuck_teardown` or `zombie`; null otherwise),
-/// and `device` and `usageCount` (what a `teardown_waiting` namespace waits for; null otherwise).
+/// `device` and `usageCount` (what a `teardown_waiting` namespace waits for; null otherwise),
+/// and `nsId` (the kernel's id of the namespace where its ids are the cookies, 6.18 and later;
+/// null before, and for `setup_failed`).
 public enum EventLines {
     /// The Content-Type of the stream.
     public static let contentType = "application/x-ndjson"
 
     /// The lines of `events`, each ending in a newline; `cgroups` names creators' cgroups.
-    public static func render(_ events: [LifecycleEvent], cgroups: [UInt64: CgroupInfo], clock: ClockMapping) -> ByteBuffer {
+    public static func render(_ events: [LifecycleEvent], cgroups: [UInt64: CgroupInfo], clock: ClockMapping,
+                              nsIds: Bool = false) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(events.count * 384)
-        for event in events { buffer.writeBytes(line(event, cgroups: cgroups, clock: clock)) }
+        for event in events { buffer.writeBytes(line(event, cgroups: cgroups, clock: clock, nsIds: nsIds)) }
         return buffer
     }
 
     /// One event's line, newline included.
-    public static func line(_ event: LifecycleEvent, cgroups: [UInt64: CgroupInfo], clock: ClockMapping) -> [UInt8] {
+    public static func line(_ event: LifecycleEvent, cgroups: [UInt64: CgroupInfo], clock: ClockMapping,
+                            nsIds: Bool = false) -> [UInt8] {
         var capacity = 512
         while true {
             var fits = false
             let bytes = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
                 var json = JSONWriter(into: UnsafeMutableRawBufferPointer(buffer))
-                write(event, cgroups: cgroups, clock: clock, to: &json)
+                write(event, cgroups: cgroups, clock: clock, nsIds: nsIds, to: &json)
                 json.raw("\n")
                 fits = !json.overflowed
                 count = fits ? json.count : 0
@@ -45,7 +49,7 @@ public enum EventLines {
         }
     }
 
-    private static func write(_ event: LifecycleEvent, cgroups: [UInt64: CgroupInfo], clock: ClockMapping,
+    private static func write(_ event: LifecycleEvent, cgroups: [UInt64: CgroupInfo], clock: ClockMapping, nsIds: Bool,
                               to json: inout JSONWriter) {
         json.beginObject()
         json.time("time", event.timestamp, clock: clock)
@@ -71,6 +75,7 @@ public enum EventLines {
         json.field("leak", event.leak?.rawValue)
         json.field("device", event.device)
         json.field("usageCount", event.usageCount)
+        json.field("nsId", nsIds && event.cookie != 0 ? event.cookie : nil)
         json.endObject()
     }
 }
@@ -87,6 +92,12 @@ public struct EventSummary: Decodable, Sendable, Hashable {
     public var leak: String?
     public var device: String?
     public var usageCount: Int32?
+    public var nsId: UInt64?
+
+    /// Whether `id` names the namespace of this event: its nsId, cookie or inode number.
+    public func isNamed(by id: UInt64) -> Bool {
+        id != 0 && (nsId == id || cookie == id || UInt64(inum) == id)
+    }
 
     /// Reads one line of the stream.
     public static func decode(line: String) throws -> EventSummary {

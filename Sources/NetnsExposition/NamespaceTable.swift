@@ -66,6 +66,12 @@ public struct NamespaceSummary: Decodable, Sendable, Hashable {
     public var createdAtEstimated: Bool?
     public var createdAfter: String?
     public var teardown: TeardownSummary?
+    public var nsId: UInt64?
+
+    /// Whether `id` names this namespace: its nsId, cookie or inode number.
+    public func isNamed(by id: UInt64) -> Bool {
+        nsId == id || cookie == id || UInt64(inum) == id
+    }
 
     /// Decodes the whole document.
     public static func decodeList(_ json: String) throws -> [NamespaceSummary] {

@@ -13,9 +13,10 @@ import NIOCore
 /// or null, `createdAtEstimated` and `createdAfter` (a creation not seen: `createdAt` is when
 /// it was found, `createdAfter` the earliest it can have been), `holders` (array of
 /// {`kind`, `pid`, `comm`, `path`?, `fd`?}), `leak` ({`kind`, `since`} or null),
-/// `refs` {`active`, `passive`} or null, `setupResult`, and `teardown` ({`waitingFor`:
+/// `refs` {`active`, `passive`} or null, `setupResult`, `teardown` ({`waitingFor`:
 /// {`device`, `usageCount`, `since`, `lastSeen`, `source`}} once its teardown was seen
-/// waiting for a device, or null).
+/// waiting for a device, or null), and `nsId` (the kernel's id of the namespace, where the
+/// kernel's ids are the cookies: 6.18 and later; null before).
 public enum NamespacesDocument {
     /// The Content-Type of the rendered document.
     public static let contentType = "application/json"
@@ -90,12 +91,13 @@ public enum NamespacesDocument {
                     var cgroups = CgroupLookup(snapshot.cgroups)
                     let thresholds = snapshot.aggregator.leakThresholds
                     let waits = snapshot.aggregator.teardownWaits
+                    let nsIds = snapshot.nsIdsAreCookies
                     while next < range.upperBound {
                         let checkpoint = json.count
                         json.raw(next > 0 ? ",\n  " : "\n  ")
                         json.resetComma()
                         write(records[sorted[next]], to: &json, cgroups: &cgroups, thresholds: thresholds, waits: waits,
-                              clock: clock, now: now)
+                              nsIds: nsIds, clock: clock, now: now)
                         if next == sorted.count - 1 { json.raw("\n]\n") }
                         if json.overflowed {
                             json.rewind(to: checkpoint)
@@ -112,8 +114,8 @@ public enum NamespacesDocument {
     }
 
     private static func write(_ record: borrowing NamespaceRecord, to json: inout JSONWriter, cgroups: inout CgroupLookup,
-                              thresholds: LeakThresholds, waits: [UInt64: TeardownWaitingFor], clock: ClockMapping,
-                              now: UInt64) {
+                              thresholds: LeakThresholds, waits: [UInt64: TeardownWaitingFor], nsIds: Bool,
+                              clock: ClockMapping, now: UInt64) {
         json.beginObject()
         json.field("cookie", record.cookie)
         json.field("inum", record.inum)
@@ -183,6 +185,7 @@ public enum NamespacesDocument {
         } else {
             json.null()
         }
+        json.field("nsId", nsIds ? record.cookie : nil)
         json.endObject()
     }
 

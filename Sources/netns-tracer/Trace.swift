@@ -10,9 +10,11 @@ struct Trace: ParsableCommand {
         abstract: "Follow a running agent's namespace events as they happen (until interrupted).",
         discussion: """
             Prints one line per event: the time (UTC), the event (created, setup_failed, released, \
-            torn_down, freed, discovered), the namespace's inode number, its creator's pid and \
-            command, how long the stage it ends lasted, and the creator's container and pod. \
-            --json prints the agent's JSON lines as they are (GET /events).
+            torn_down, freed, discovered, leak_started, leak_ended, teardown_waiting), the \
+            namespace's inode number, its creator's pid and command, how long the stage it ends \
+            lasted, and the creator's container and pod (or the leak, or the device waited for). \
+            --json prints the agent's JSON lines as they are (GET /events). --ns follows one \
+            namespace (or a few) by its nsId, cookie or inode number.
             """
     )
 
@@ -22,6 +24,11 @@ struct Trace: ParsableCommand {
     @Flag(help: "Print the agent's JSON lines as they are.")
     var json = false
 
+    @Option(name: .customLong("ns"), help: ArgumentHelp(
+        "Follow only the namespace with this id: its nsId (the kernel's id, 6.18 and later), cookie or inode number (/proc/PID/ns/net, lsns). Repeatable.",
+        valueName: "id"))
+    var namespaces: [UInt64] = []
+
     func run() throws {
         let client: AgentClient
         do {
@@ -29,12 +36,14 @@ struct Trace: ParsableCommand {
         } catch {
             throw fail(error.description)
         }
-        let json = self.json
+        let (json, namespaces) = (self.json, self.namespaces)
         do {
             try client.follow("/events", onStart: { if !json { emit(EventLines.header) } }) { line in
-                guard !json else { return emit(line) }
+                guard !json || !namespaces.isEmpty else { return emit(line) }
                 do {
-                    emit(EventLines.readable(try EventSummary.decode(line: line)))
+                    let event = try EventSummary.decode(line: line)
+                    guard namespaces.isEmpty || namespaces.contains(where: event.isNamed(by:)) else { return }
+                    emit(json ? line : EventLines.readable(event))
                 } catch {
                     emit("netns-tracer: an event that cannot be read: \(line.prefix(200))")
                 }

@@ -1,6 +1,7 @@
 import Foundation
 import NetnsClient
 import NetnsExposition
+import NetnsKernel
 import Synchronization
 import TestKit
 import Testing
@@ -160,6 +161,62 @@ struct EventStreamTests {
         }
         #expect(reading.ended == nil)
         #expect(Self.readsToEnd(stalled.fd), "the agent closed the stalled follower's connection")
+        await agent.stop()
+    }
+
+    @Test("nsId is the kernel's own id where it has one, and list and trace take it, a cookie or an inum")
+    func namespaceIDs() async throws {
+        let agent = try await RunningAgent()
+        let followed = try Host.start(["unshare", "--net", "sleep", "4"])
+        let other = try Host.start(["unshare", "--net", "sleep", "4"])
+        defer { Host.stop(followed); Host.stop(other) }
+        var inum: UInt32 = 0, otherInum: UInt32 = 0
+        try await eventually("both namespaces are made") {
+            inum = Host.netnsInode(pid: followed.processIdentifier) ?? 0
+            otherInum = Host.netnsInode(pid: other.processIdentifier) ?? 0
+            return inum != 0 && inum != Host.ownNetnsInode && otherInum != 0 && otherInum != Host.ownNetnsInode
+        }
+        // What the kernel calls it (6.18 and later), asked through the namespace's own file.
+        let kernelID = NamespaceID.of("/proc/\(followed.processIdentifier)/ns/net")
+        var entry: NamespaceSummary?
+        try await eventually("the agent lists it") {
+            entry = try agent.namespaces().first { $0.inum == inum && $0.state == "alive" }
+            return entry != nil
+        }
+        let listed = try #require(entry)
+        if let kernelID {
+            #expect(listed.nsId == kernelID, "the kernel's id is the agent's nsId")
+            #expect(listed.cookie == kernelID)
+        } else {
+            #expect(listed.nsId == nil, "a kernel without namespace ids: no nsId")
+        }
+
+        // list --ns: by nsId (or cookie) and by inum, as a table and as the agent's JSON.
+        for id in [listed.nsId ?? listed.cookie, UInt64(inum)] {
+            let table = try RunningAgentCLI.list(agent, ["--ns", String(id)])
+            #expect(table.split(separator: "\n").count == 2 && table.contains(String(inum)), "\(table)")
+        }
+        let json = try RunningAgentCLI.list(agent, ["--ns", String(inum), "--ns", String(otherInum), "--json"])
+        #expect(try NamespaceSummary.decodeList(json).map(\.inum).sorted() == [inum, otherInum].sorted(), "\(json)")
+        #expect(try NamespaceSummary.decodeList(RunningAgentCLI.list(agent, ["--ns", "1", "--json"])).isEmpty)
+
+        // trace --ns: only the followed namespace's events.
+        let output = FileManager.default.temporaryDirectory.appending(path: "netns-trace-ns-\(getpid()).out").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let trace = try Host.start(["sh", "-c", "exec \"$0\" trace --agent \"$1\" --json --ns \"$2\" >\"$3\" 2>&1",
+                                    RunningAgent.executable.path, "http://127.0.0.1:\(agent.port)", String(inum), output])
+        defer { Host.stop(trace) }
+        let printed = { ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        try await eventually("trace --ns prints the followed namespace's free", timeout: .seconds(30)) {
+            printed().contains { $0.contains("\"event\":\"freed\"") }
+        }
+        try await eventually("the other namespace is freed too", timeout: .seconds(30)) {
+            try agent.namespaces().contains { $0.inum == otherInum && $0.state == "freed" }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let events = try printed().map(EventSummary.decode(line:))
+        #expect(!events.isEmpty && events.allSatisfy { $0.inum == inum }, "\(printed())")
+        #expect(events.map(\.event).contains("released"))
         await agent.stop()
     }
 

@@ -51,7 +51,20 @@ struct ExactnessTests {
             lost = value("netns_tracer_events_lost_total")
             unreported = value("netns_tracer_unreported_total")
             reconciled = value("netns_tracer_reconciled_total")
-            bpfErrors = metrics.filter { $0.key.hasPrefix("netns_tracer_bpf_errors_total{") }.values.reduce(0) { $0 + Int($1) }
+            let errors = metrics.filter { $0.key.hasPrefix("netns_tracer_bpf_errors_total{") }
+            bpfErrors = errors.values.reduce(0) { $0 + Int($1) }
+            errorReasons = errors.filter { $0.value > 0 }.keys.sorted().joined(separator: " ")
+        }
+
+        /// Which of the kernel side's error counters are not zero (said when counts differ;
+        /// not compared).
+        var errorReasons = ""
+
+        static func == (lhs: Counts, rhs: Counts) -> Bool {
+            (lhs.created, lhs.released, lhs.freed, lhs.alive, lhs.dying, lhs.discovered)
+                == (rhs.created, rhs.released, rhs.freed, rhs.alive, rhs.dying, rhs.discovered)
+                && (lhs.setupFailures, lhs.lost, lhs.unreported, lhs.reconciled, lhs.bpfErrors)
+                == (rhs.setupFailures, rhs.lost, rhs.unreported, rhs.reconciled, rhs.bpfErrors)
         }
 
         init() {}
@@ -69,6 +82,7 @@ struct ExactnessTests {
             delta.unreported = after.unreported - before.unreported
             delta.reconciled = after.reconciled - before.reconciled
             delta.bpfErrors = after.bpfErrors - before.bpfErrors
+            delta.errorReasons = after.errorReasons
             return delta
         }
 
@@ -86,7 +100,7 @@ struct ExactnessTests {
         var description: String {
             "created \(created), released \(released), freed \(freed), alive \(alive), dying \(dying), "
                 + "discovered \(discovered), setup failures \(setupFailures), lost \(lost), unreported \(unreported), "
-                + "reconciled \(reconciled), BPF errors \(bpfErrors)"
+                + "reconciled \(reconciled), BPF errors \(bpfErrors)" + (errorReasons.isEmpty ? "" : " (\(errorReasons))")
         }
     }
 

@@ -17,8 +17,8 @@ struct EventLinesTests {
                           as: UTF8.self)
         let id = String(repeating: "ab", count: 32)
         #expect(text == """
-            {"time":"2025-12-06T00:00:02.500Z","event":"released","cookie":7,"inum":4026532100,"creator":{"pid":77,"comm":"run\\"c","cgroupId":55,"uid":0,"ppid":1,"cgroupPath":"/system.slice/docker-\(id).scope","container":{"runtime":"docker","id":"\(id)","podUid":null}},"durationSeconds":1.25,"result":null,"leak":null,"device":null,"usageCount":null}
-            {"time":"2025-12-06T00:00:03.000Z","event":"setup_failed","cookie":0,"inum":0,"creator":null,"durationSeconds":null,"result":-28,"leak":null,"device":null,"usageCount":null}
+            {"time":"2025-12-06T00:00:02.500Z","event":"released","cookie":7,"inum":4026532100,"creator":{"pid":77,"comm":"run\\"c","cgroupId":55,"uid":0,"ppid":1,"cgroupPath":"/system.slice/docker-\(id).scope","container":{"runtime":"docker","id":"\(id)","podUid":null}},"durationSeconds":1.25,"result":null,"leak":null,"device":null,"usageCount":null,"nsId":null}
+            {"time":"2025-12-06T00:00:03.000Z","event":"setup_failed","cookie":0,"inum":0,"creator":null,"durationSeconds":null,"result":-28,"leak":null,"device":null,"usageCount":null,"nsId":null}
 
             """)
     }
@@ -41,7 +41,7 @@ struct EventLinesTests {
                                    duration: 90_000_000_000, leak: .stuckTeardown)
         let line = String(decoding: EventLines.line(ended, cgroups: [:], clock: Self.clock), as: UTF8.self)
         #expect(line == """
-            {"time":"2025-12-06T00:00:04.000Z","event":"leak_ended","cookie":9,"inum":4026532101,"creator":null,"durationSeconds":90,"result":null,"leak":"stuck_teardown","device":null,"usageCount":null}
+            {"time":"2025-12-06T00:00:04.000Z","event":"leak_ended","cookie":9,"inum":4026532101,"creator":null,"durationSeconds":90,"result":null,"leak":"stuck_teardown","device":null,"usageCount":null,"nsId":null}
 
             """)
         let printed = EventLines.readable(try EventSummary.decode(line: line))
@@ -53,10 +53,21 @@ struct EventLinesTests {
         let waiting = LifecycleEvent(kind: .teardownWaiting, timestamp: 5_000_000_000, cookie: 9, inum: 4_026_532_101,
                                      duration: 70_000_000_000, device: "lo", usageCount: 2)
         let line = String(decoding: EventLines.line(waiting, cgroups: [:], clock: Self.clock), as: UTF8.self)
-        #expect(line.hasSuffix(#""event":"teardown_waiting","cookie":9,"inum":4026532101,"creator":null,"durationSeconds":70,"result":null,"leak":null,"device":"lo","usageCount":2}"# + "\n"),
+        #expect(line.hasSuffix(#""event":"teardown_waiting","cookie":9,"inum":4026532101,"creator":null,"durationSeconds":70,"result":null,"leak":null,"device":"lo","usageCount":2,"nsId":null}"# + "\n"),
                 "\(line)")
         let printed = EventLines.readable(try EventSummary.decode(line: line))
         #expect(printed == "00:00:05.000 teardown_waiting 4026532101 -       -                70.000s    waiting for lo (usage count 2)", "\(printed)")
+    }
+
+    @Test("where the kernel's namespace ids are the cookies, each line names its nsId; a failed creation none")
+    func nsId() {
+        let freed = LifecycleEvent(kind: .freed, timestamp: 1_000_000_000, cookie: 4242, inum: 4_026_532_102)
+        let failed = LifecycleEvent(kind: .setupFailed, timestamp: 1_000_000_000, cookie: 0, inum: 0, result: -28)
+        let text = String(decoding: EventLines.render([freed, failed], cgroups: [:], clock: Self.clock, nsIds: true).readableBytesView,
+                          as: UTF8.self)
+        let lines = text.split(separator: "\n")
+        #expect(lines.first?.hasSuffix(#","nsId":4242}"#) == true, "\(text)")
+        #expect(lines.last?.hasSuffix(#","nsId":null}"#) == true, "\(text)")
     }
 
     @Test("durations read as a person would say them", arguments: [

@@ -26,6 +26,8 @@
  *                       opens each in turn), all released at once when it exits: far faster
  *                       than the kernel's cleanup batches free them. With S, prints "held N"
  *                       and holds them S seconds first
+ *   listns net          the ids listns(2) gives for every active network namespace, one per
+ *                       line (6.19 and later), or "listns unsupported" where it has none
  *   cookie S            one namespace of its own: unshares, prints "held INUM COOKIE" (the
  *                       cookie that getsockopt(SO_NETNS_COOKIE) gives a socket in it, 5.14+;
  *                       "none" where the kernel has no such option) and sleeps S seconds
@@ -396,7 +398,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: netns-patterns loop N | threads T N | clone N | pin DIR N | unpin DIR N |\n"
 			"                      visit DIR N ROUNDS | enter-unpin DIR N | mix N | hold fd|socket SECONDS |\n"
-			"                      burst N [SECONDS] | cookie SECONDS | devices N SECONDS\n");
+			"                      burst N [SECONDS] | cookie SECONDS | devices N SECONDS | listns net\n");
 	exit(2);
 }
 
@@ -453,6 +455,26 @@ int main(int argc, char **argv)
 			printf("held %ld\n", made);
 			fflush(stdout);
 			sleep((unsigned)number(argv[3]));
+		}
+	} else if (strcmp(mode, "listns") == 0 && argc == 3 && strcmp(argv[2], "net") == 0) {
+		/* struct ns_id_req in its first published layout; 470 is listns in the generic table. */
+		struct { uint32_t size, spare; uint64_t ns_id; uint32_t ns_type, spare2; uint64_t user_ns_id; } req = {
+			.size = 32, .ns_type = CLONE_NEWNET,
+		};
+		uint64_t ids[256];
+		for (;;) {
+			long count = syscall(470, &req, ids, 256UL, 0U);
+			if (count < 0 && errno == ENOSYS) {
+				printf("listns unsupported\n");
+				return 0;
+			}
+			if (count < 0)
+				die("listns");
+			for (long i = 0; i < count; i++)
+				printf("%llu\n", (unsigned long long)ids[i]);
+			if (count < 256)
+				return 0;
+			req.ns_id = ids[count - 1];
 		}
 	} else if (strcmp(mode, "cookie") == 0 && argc == 3) {
 		long seconds = number(argv[2]);
