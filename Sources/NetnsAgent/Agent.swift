@@ -362,8 +362,12 @@ public final class Agent: Service {
                 guard let events = state.events else { return nil }
                 return HTTPReply(status: .ok, contentType: EventLines.contentType, live: events.body)
             case "/":
+                // A browser gets the page; anything else the list of endpoints, as before.
+                if DashboardPage.wanted(accept: headers.first(name: "Accept")) {
+                    return HTTPReply(status: .ok, contentType: DashboardPage.contentType, body: DashboardPage.html)
+                }
                 return HTTPReply(status: .ok, contentType: "text/plain",
-                                 body: "netns-tracer: GET /metrics (Prometheus), /namespaces (JSON) or /events (JSON lines, live)\n")
+                                 body: "netns-tracer: GET /metrics (Prometheus), /namespaces (JSON) or /events (JSON lines, live); a browser gets a page\n")
             default:
                 return nil
             }
