@@ -249,6 +249,11 @@ struct PrometheusTests {
         try #require(agent.isRunning, "the agent exited with \(agent.terminationStatus)")
         #expect(try curl([]) == "401")
         #expect(try curl(["-u", "prometheus:guess"]) == "401")
+        // The page a browser gets at / is behind the same TLS and password.
+        let page = "https://127.0.0.1:\(port)/"
+        let browser = ["curl", "-s", "-H", "Accept: text/html", "--cacert", path("server.crt")]
+        #expect(try Host.run(browser + ["-o", "/dev/null", "-w", "%{http_code}", page]).output == "401")
+        #expect(try Host.run(browser + ["-u", "prometheus:scrape me", page]).output.contains("<title>netns-tracer</title>"))
         #expect(try Host.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/metrics"]).output == "000",
                 "no plain HTTP on a TLS port")
 
