@@ -83,7 +83,19 @@ static __always_inline __u64 cookie_btf(struct net *net)
 	return inum ? (__u64)inum << 32 | net->hash_mix : 0;
 }
 
-static __always_inline struct net_reading read_net(struct net *net)
+/* Whether a reading lacks something a namespace always has. */
+static __always_inline bool reading_incomplete(const struct net_reading *r)
+{
+	return !r->readable || r->active == NETNS_REFS_UNKNOWN || r->passive == NETNS_REFS_UNKNOWN;
+}
+
+/*
+ * Reads what may or may not still be a namespace, counting nothing: the scans re-read where a
+ * followed namespace was, and by then its memory may be freed, unreadable, or zeroed for
+ * another namespace being made there. A failed reading then only says it is gone (is_gone),
+ * not that the kernel could not be read.
+ */
+static __always_inline struct net_reading peek_net(struct net *net)
 {
 	struct net_reading r = { .active = NETNS_REFS_UNKNOWN, .passive = NETNS_REFS_UNKNOWN };
 	int counter;
@@ -97,7 +109,15 @@ static __always_inline struct net_reading read_net(struct net *net)
 		r.passive = counter;
 	r.active = read_active(net);
 	r.readable = err == 0;
-	if (!r.readable || r.active == NETNS_REFS_UNKNOWN || r.passive == NETNS_REFS_UNKNOWN)
+	return r;
+}
+
+/* Reads a namespace the kernel hands a hook or a list walk, which is one: a failed or
+ * incomplete reading is counted (`read_failed`). */
+static __always_inline struct net_reading read_net(struct net *net)
+{
+	struct net_reading r = peek_net(net);
+	if (reading_incomplete(&r))
 		count(NETNS_STAT_READ_FAILED);
 	return r;
 }

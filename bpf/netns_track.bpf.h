@@ -384,7 +384,7 @@ static __always_inline void scan_one(struct tracked_net *t, const struct net_rea
 static __always_inline void scan_followed(struct tracked_net *t, __u32 purpose)
 {
 	struct net *net = (struct net *)t->net;
-	struct net_reading r = read_net(net);
+	struct net_reading r = peek_net(net);   /* where it was: may be freed by now */
 	scan_one(t, &r, purpose, is_gone_unlisted(net, &r, t));
 }
 
@@ -407,7 +407,7 @@ static __always_inline void end_dying_one(__u64 cookie)
 		return;
 	}
 	struct net *net = (struct net *)t->net;
-	struct net_reading r = read_net(net);
+	struct net_reading r = peek_net(net);   /* where it was: may be freed by now */
 	if (is_gone_unlisted(net, &r, t)) {
 		report_gone(t, NETNS_SRC_CLEANUP_END);
 		return;
@@ -428,7 +428,7 @@ static __always_inline bool watch_dying_one(__u64 cookie, __u32 source)
 		return false;
 	}
 	struct net *net = (struct net *)t->net;
-	struct net_reading r = read_net(net);
+	struct net_reading r = peek_net(net);   /* where it was: may be freed by now */
 	if (is_gone_unlisted(net, &r, t)) {
 		report_gone(t, source);
 		return false;
