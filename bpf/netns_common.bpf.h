@@ -7,7 +7,7 @@
  *    re-read refcounts;
  *  - two iterators for the discovery pass: namespaces of every task, and those held through
  *    a file (an nsfs file such as a bind mount the agent opened, or a socket).
- * Include it once, from a probe set's .bpf.c, after netns_core.bpf.h.
+ * Included once, by netns.bpf.c, before the hooks of each probe set.
  */
 #ifndef NETNS_COMMON_BPF_H
 #define NETNS_COMMON_BPF_H

@@ -57,6 +57,12 @@ public final class BPFObject {
         try libbpfCall("leave out '\(programName)'", bpf_program__set_autoload(program.handle, false))
     }
 
+    /// Leaves the map called `mapName` out of the load: used only by programs left out.
+    public func skipMap(named mapName: String) throws(BPFError) {
+        let map = try libbpfCall("find map '\(mapName)' in '\(name)'", bpf_object__find_map_by_name(handle, mapName))
+        try libbpfCall("leave out map '\(mapName)'", bpf_map__set_autocreate(map, false))
+    }
+
     /// Verifies and loads every program and creates every map in the kernel.
     public func load() throws(BPFError) {
         try libbpfCall("load BPF object '\(name)'", bpf_object__load(handle))

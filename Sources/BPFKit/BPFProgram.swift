@@ -56,6 +56,10 @@ public struct BPFProgram: @unchecked Sendable {
         return try drain(iterator: link, limit: limit)
     }
 
+    /// How many reads in a row may end with EAGAIN (each after a million objects with no
+    /// output) before an iterator is taken to be stuck.
+    static let emptyReadsAllowed = 64
+
     private func drain(iterator link: OpaquePointer, limit: Int) throws(BPFError) -> (output: [UInt8], truncated: Bool) {
         let fd = bpf_iter_create(bpf_link__fd(link))
         try libbpfCall("create iterator '\(name)'", fd)
@@ -63,13 +67,22 @@ public struct BPFProgram: @unchecked Sendable {
         var output: [UInt8] = []
         var truncated = false
         var buffer = [UInt8](repeating: 0, count: 65536)
+        // The kernel ends a read with EAGAIN after a million objects that wrote nothing, and
+        // the next read goes on from there: a few in a row are a large host, dozens are an
+        // iterator that no longer moves forward, and the scan gives up rather than spin.
+        var emptyReads = 0
         while true {
             let count = read(fd, &buffer, buffer.count)
             if count == 0 { return (output, truncated) }
             if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
+                if errno == EINTR { continue }
+                if errno == EAGAIN, emptyReads < Self.emptyReadsAllowed {
+                    emptyReads += 1
+                    continue
+                }
                 throw BPFError(operation: "read iterator '\(name)'", code: errno)
             }
+            emptyReads = 0
             if output.count + count <= limit {
                 output.append(contentsOf: buffer.prefix(count))
             } else {

@@ -1,2 +1,2 @@
 /// The BPF objects compiled from `bpf/*.bpf.c` at build time (see the EmbedBPF plugin):
-/// `EmbeddedBPFObjects.base64ByName["tracepoint"]` is the ELF of `bpf/tracepoint.bpf.c`.
+/// `EmbeddedBPFObjects.base64ByName["netns"]` is the ELF of `bpf/netns.bpf.c`, every probe set in one.

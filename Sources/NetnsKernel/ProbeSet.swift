@@ -85,10 +85,17 @@ public final class ProbeSet: @unchecked Sendable {
             if kind == .kprobe, !Self.kernelHasKprobes() {
                 throw BPFError(operation: "find kprobe support (no kprobe PMU under /sys/bus/event_source/devices, no kprobe_events in tracefs)", code: EOPNOTSUPP)
             }
-            guard let base64 = EmbeddedBPFObjects.base64ByName[kind.rawValue],
+            guard let base64 = EmbeddedBPFObjects.base64ByName[Self.objectName],
                   let elf = Data(base64Encoded: base64)
-            else { throw BPFError(operation: "find embedded object '\(kind)'", code: ENOENT) }
-            let object = try BPFObject(name: kind.rawValue, elf: elf)
+            else { throw BPFError(operation: "find embedded object '\(Self.objectName)'", code: ENOENT) }
+            let object = try BPFObject(name: Self.objectName, elf: elf)
+            // One object holds every set's hooks: the other sets' stay out of the kernel.
+            for other in ProbeSetKind.allCases where other != kind {
+                for program in object.programs where other.owns(section: program.section) {
+                    try object.skipProgram(named: program.name)
+                }
+                for map in other.ownMaps { try object.skipMap(named: map) }
+            }
             try object.setMaxEntries(limits.ringBufferBytes, ofMap: "events")
             // Every dying namespace is a followed one: the dying set never needs more room.
             for map in ["tracked", "dying"] {
@@ -98,6 +105,7 @@ public final class ProbeSet: @unchecked Sendable {
                 try object.skipPrograms(inSectionsStartingWith: "tracepoint/syscalls/")
             }
             for name in variants.skipped { try object.skipProgram(named: name) }
+            for name in variants.skippedMaps { try object.skipMap(named: name) }
             try object.load()
             var links: [BPFLink] = []
             for program in object.programs where program.isLoaded && Self.attachesAtLoad(program) {
@@ -132,6 +140,9 @@ public final class ProbeSet: @unchecked Sendable {
             throw ProbeSetError(kind: kind, underlying: error)
         }
     }
+
+    /// The embedded object every set loads from (`bpf/netns.bpf.c`).
+    static let objectName = "netns"
 
     /// Whether the kernel can attach kprobes: through the kprobe PMU (what libbpf uses) or
     /// the legacy kprobe_events file.

@@ -29,13 +29,16 @@ public struct KernelCapabilities: Sendable, Hashable {
 }
 
 /// Which variant of each program a probe set loads on a kernel, and what that kernel's set
-/// cannot report. Every object carries both variants of what older kernels cannot verify
-/// (see the `_bounded` and `_noted` programs in bpf/); the others are left out at load.
+/// cannot report. The object carries both variants of what older kernels cannot verify (see
+/// the `_bounded` and `_noted` programs in bpf/); the others are left out at load, with the
+/// maps only they use.
 public struct ProgramVariants: Sendable, Hashable {
     /// Whether walks and scans are bounded loops and map iterators (no bpf_loop).
     public var boundedLoops: Bool
     /// Programs left out of the load.
     public var skipped: [String]
+    /// Maps left out of the load: used only by programs left out.
+    public var skippedMaps: [String]
     /// What this set cannot report on this kernel, one sentence each, for the log.
     public var limitations: [String]
 
@@ -45,6 +48,7 @@ public struct ProgramVariants: Sendable, Hashable {
     public init(kind: ProbeSetKind, syscallHooks: Bool, kernel: KernelCapabilities) {
         boundedLoops = !kernel.loops
         skipped = []
+        skippedMaps = []
         limitations = []
         let unbounded = ["cleanup_batch_start", "cleanup_batch_end", "refresh", "refresh_full"]
         let bounded = ["cleanup_batch_start_bounded", "cleanup_batch_end_bounded", "refresh_bounded",
@@ -68,11 +72,16 @@ public struct ProgramVariants: Sendable, Hashable {
                 limitations.append("the kernel's BTF does not describe setup_net as this agent knows it: setup results are not reported")
             }
         case .tracepoint where syscallHooks:
-            skipped += kernel.syscallArgumentsAtExit
-                ? ["unshare_enter_noted", "unshare_exit_noted", "clone_enter_noted", "clone_exit_noted",
-                   "clone3_enter_noted", "clone3_exit_noted"]
-                : ["unshare_exit", "clone_exit", "clone3_exit"]
-        case .kprobe, .tracepoint:
+            if kernel.syscallArgumentsAtExit {
+                skipped += ["unshare_enter_noted", "unshare_exit_noted", "clone_enter_noted", "clone_exit_noted",
+                            "clone3_enter_noted", "clone3_exit_noted"]
+                skippedMaps.append("newnet_calls")   // what the enter hooks note for their exits
+            } else {
+                skipped += ["unshare_exit", "clone_exit", "clone3_exit"]
+            }
+        case .tracepoint:
+            skippedMaps.append("newnet_calls")
+        case .kprobe:
             break
         }
     }

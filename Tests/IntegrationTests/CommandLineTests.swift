@@ -11,6 +11,44 @@ import Testing
 extension RealKernel {
 @Suite("Agent start, stop and bad input")
 struct CommandLineTests {
+    /// The hooks of each set (the kernel keeps the first 15 characters of a name).
+    static let hooks: [ProbeSetKind: Set<String>] = [
+        .fentry: ["copy_net_ns_exi", "setup_net_exit", "setup_net_exit_", "put_net_entry"],
+        .kprobe: ["copy_net_ns_ent", "copy_net_ns_ret", "setup_net_entry", "setup_net_retu", "put_net_kprobe"],
+        .tracepoint: ["fork_created", "exec_seen", "exit_seen", "unshare_exit", "clone_exit", "clone3_exit",
+                      "unshare_enter_n", "unshare_exit_no", "clone_enter_not", "clone_exit_note",
+                      "clone3_enter_no", "clone3_exit_not"],
+    ]
+
+    @Test("one object, one set in the kernel: its hooks and the shared programs load, no other set's programs or maps",
+          arguments: ProbeConfiguration.eachSet + [ProbeConfiguration(kind: .tracepoint, syscallHooks: false)])
+    func oneSetLoads(probes: ProbeConfiguration) throws {
+        try requireRoot()
+        let before = loadedProgramNames(ownedBy: getpid())
+        let set = try ProbeSet(kind: probes.kind, limits: {
+            var limits = ProbeLimits(ringBufferBytes: 1 << 16, trackedNamespaces: 64)
+            limits.syscallHooks = probes.syscallHooks
+            return limits
+        }())
+        defer { set.detach() }
+        let programs = loadedProgramNames(ownedBy: getpid()).subtracting(before)
+        #expect(programs.contains(agentProgram), "the shared programs load: \(programs.sorted())")
+        let own = Self.hooks[probes.kind, default: []]
+        #expect(!programs.isDisjoint(with: own), "\(probes.kind)'s hooks load: \(programs.sorted())")
+        for (other, hooks) in Self.hooks where other != probes.kind {
+            #expect(programs.isDisjoint(with: hooks), "no \(other) hook loads with \(probes): \(programs.sorted())")
+        }
+        if !probes.syscallHooks {
+            #expect(programs.isDisjoint(with: Self.hooks[.tracepoint, default: []].filter { $0.contains("unshare") || $0.contains("clone") }),
+                    "no syscall hook without --syscall-hooks: \(programs.sorted())")
+        }
+        let maps = loadedMapNames(ownedBy: getpid())
+        #expect(maps.contains("tracked"), "\(maps.sorted())")
+        #expect(maps.contains("pending") == (probes.kind == .kprobe), "kprobe's map only with kprobe: \(maps.sorted())")
+        let notesCalls = probes.kind == .tracepoint && probes.syscallHooks && !set.variants.skippedMaps.contains("newnet_calls")
+        #expect(maps.contains("newnet_calls") == notesCalls, "newnet_calls only for the noted syscall hooks: \(maps.sorted())")
+    }
+
     @Test("SIGTERM and SIGINT detach every program and exit 0", arguments: ProbeConfiguration.eachSet)
     func cleanDetach(probes: ProbeConfiguration) async throws {
         for signal in [SIGTERM, SIGINT] {
@@ -179,4 +217,21 @@ private func programName(id: UInt32) -> String? {
     var length = UInt32(MemoryLayout<bpf_prog_info>.size)
     guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { return nil }
     return withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+}
+
+/// Names of the BPF maps whose file descriptors process `pid` holds (this process's own: the
+/// descriptors are opened by path).
+func loadedMapNames(ownedBy pid: Int32) -> Set<String> {
+    guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return [] }
+    var names: Set<String> = []
+    for entry in fds {
+        guard let fd = Int32(entry),
+              (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(entry)")) == "anon_inode:bpf-map"
+        else { continue }
+        var info = bpf_map_info()
+        var length = UInt32(MemoryLayout<bpf_map_info>.size)
+        guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0 else { continue }
+        names.insert(withUnsafeBytes(of: info.name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+    }
+    return names
 }

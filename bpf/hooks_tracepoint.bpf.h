@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Tracepoint-only probe set, for kernels that refuse function probes.
  *
@@ -15,6 +15,9 @@
  *    and failed creations. Any syscall tracepoint puts every syscall of every task on the
  *    tracing path, a measurable tax on syscall-heavy work, so they are off by default.
  */
+#ifndef NETNS_HOOKS_TRACEPOINT_BPF_H
+#define NETNS_HOOKS_TRACEPOINT_BPF_H
+
 #include "netns_common.bpf.h"
 
 /* Layout of the syscall tracepoints (see events/syscalls/<name>/format; stable ABI). */
@@ -195,3 +198,5 @@ int BPF_PROG(exit_seen, struct task_struct *task)
 	notice_task_net_btf(task, false, NETNS_SRC_EXIT);
 	return 0;
 }
+
+#endif /* NETNS_HOOKS_TRACEPOINT_BPF_H */

@@ -1,8 +1,11 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * kprobe/kretprobe probe set, for kernels with kprobes but no BPF trampolines. The same
- * hooks as fentry.bpf.c; arguments needed at return are kept per thread in `pending`.
+ * hooks as hooks_fentry.bpf.h; arguments needed at return are kept per thread in `pending`.
  */
+#ifndef NETNS_HOOKS_KPROBE_BPF_H
+#define NETNS_HOOKS_KPROBE_BPF_H
+
 #include "netns_common.bpf.h"
 
 /* Calls in flight, keyed by thread id: copy_net_ns's flags, or (high bit set) setup_net's net. */
@@ -64,8 +67,10 @@ int BPF_KRETPROBE(setup_net_return, long ret)
 }
 
 SEC("kprobe/__put_net")
-int BPF_KPROBE(put_net_entry, struct net *net)
+int BPF_KPROBE(put_net_kprobe, struct net *net)
 {
 	release_net(net, NETNS_SRC_PUT_NET);
 	return 0;
 }
+
+#endif /* NETNS_HOOKS_KPROBE_BPF_H */

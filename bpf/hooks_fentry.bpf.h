@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * fentry/fexit probe set, preferred where the kernel has BPF trampolines: the lifecycle
  * functions themselves, with their arguments and results.
@@ -9,6 +9,9 @@
  *  - fentry/__put_net: the last active reference is gone;
  *  - cleanup batches, frees and refresh: netns_common.bpf.h.
  */
+#ifndef NETNS_HOOKS_FENTRY_BPF_H
+#define NETNS_HOOKS_FENTRY_BPF_H
+
 #include "netns_common.bpf.h"
 
 SEC("fexit/copy_net_ns")
@@ -39,3 +42,5 @@ int BPF_PROG(put_net_entry, struct net *net)
 	release_net(net, NETNS_SRC_PUT_NET);
 	return 0;
 }
+
+#endif /* NETNS_HOOKS_FENTRY_BPF_H */
