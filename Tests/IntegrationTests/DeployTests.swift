@@ -85,7 +85,8 @@ struct DeployTests {
         #expect(security["readOnlyRootFilesystem"] as? Bool == true)
         let capabilities = try #require(security["capabilities"] as? [String: [String]])
         #expect(capabilities["drop"] == ["ALL"])
-        #expect(Set(capabilities["add"] ?? []) == Set(unitCapabilities))
+        // All but CAP_SYSLOG, which opens /dev/kmsg: the pod has none to open (README, "Privileges").
+        #expect(Set(capabilities["add"] ?? []) == Set(unitCapabilities).subtracting(["SYSLOG"]))
         let ports = container["ports"] as? [[String: Any]] ?? []
         #expect(ports.first?["name"] as? String == "metrics")
         #expect(ports.first?["containerPort"] as? Int == 9756)
@@ -107,7 +108,7 @@ struct DeployTests {
             try Host.must(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"])
         }
         let capabilities = try Self.unitValues("CapabilityBoundingSet")
-        #expect(capabilities.sorted() == ["CAP_BPF", "CAP_PERFMON", "CAP_SYS_PTRACE"])
+        #expect(capabilities.sorted() == ["CAP_BPF", "CAP_PERFMON", "CAP_SYSLOG", "CAP_SYS_PTRACE"])
         let bounding = "-all," + capabilities.map { "+" + $0.dropFirst("CAP_".count).lowercased() }.joined(separator: ",")
         let trace = FileManager.default.temporaryDirectory.appending(path: "netns-strace-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: trace) }
@@ -116,8 +117,10 @@ struct DeployTests {
             "strace", "-f", "-qq", "-o", trace.path,
         ])
         let agentPID = try #require(Self.agentProcess(port: agent.port))
-        // Started with BPF, PERFMON and SYS_PTRACE, it keeps BPF and SYS_PTRACE once attached.
+        // Started with BPF, PERFMON, SYS_PTRACE and SYSLOG, it keeps BPF and SYS_PTRACE once attached.
         #expect(Self.threadCapabilities(pid: agentPID) == [(1 << 39) | (1 << 19)])
+        // The kernel log, opened with CAP_SYSLOG before it was given up, is read.
+        #expect(try agent.metrics()["netns_tracer_kernel_log_read"] == 1)
 
         // A namespace pinned by a bind mount in a private mount namespace whose only task
         // lives in the host's network namespace: seeing the pin takes CAP_SYS_PTRACE.
