@@ -66,6 +66,10 @@ enum netns_event_source {
 	 * side's `tracked` map, and reports the release and free of those no longer followed. */
 	NETNS_SRC_RECONCILE = 16,
 	NETNS_SRC_FORK_PARENT = 17,      /* first seen as the namespace of a task as it forked */
+	/* Not from a hook: at start-up, a namespace the list walk found (13) that listns(2) had
+	 * listed as active, though no task, file or reachable bind mount showed it: the agent
+	 * marks the walk's event so (held by a file or mount the agent cannot reach). */
+	NETNS_SRC_DISCOVERY_LISTNS = 18,
 };
 
 /* Refcount value meaning "could not be read". */

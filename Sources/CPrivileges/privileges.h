@@ -1,8 +1,9 @@
-// Capability calls Swift cannot make itself: prctl(2) and syscall(2) are variadic.
-// Each returns 0 (or the value asked for) or -1 with errno set. All act on the calling thread.
+// Kernel calls Swift cannot make itself: prctl(2) and syscall(2) are variadic. The capability
+// calls act on the calling thread. Each returns 0 (or the value asked for) or -1 with errno set.
 #ifndef NETNS_TRACER_PRIVILEGES_H
 #define NETNS_TRACER_PRIVILEGES_H
 #include <linux/capability.h>
+#include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,6 +34,22 @@ static inline int netns_no_new_privileges(void) {
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
         return -1;
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+/// `struct ns_id_req` of listns(2), in its first published layout (32 bytes).
+struct netns_ns_id_req {
+    uint32_t size, spare;
+    uint64_t ns_id;
+    uint32_t ns_type, spare2;
+    uint64_t user_ns_id;
+};
+
+/// listns(2) (6.19 and later; 470 in the generic syscall table, x86-64's and arm64's alike): up
+/// to `count` ids of the active namespaces of `type` (a CLONE_NEW* bit) after the id `last`,
+/// in order. Returns how many it wrote, or -1 with errno set (ENOSYS on older kernels).
+static inline long netns_listns(uint64_t last, unsigned int type, uint64_t *ids, unsigned long count) {
+    struct netns_ns_id_req request = { .size = sizeof(request), .ns_id = last, .ns_type = type };
+    return syscall(470, &request, ids, count, 0);
 }
 
 #endif

@@ -196,6 +196,7 @@ public final class Agent: Service {
         let scanner = HolderScanner(probes: probes, state: state)
         do {
             try scanner.scan(openingPins: true)
+            if state.snapshot().nsIdsAreCookies { try askListns(probes: probes, state: state) }
             try probes.refresh(full: true)
             try probes.finishBaseline()
         } catch {
@@ -216,6 +217,26 @@ public final class Agent: Service {
         dropPrivileges(state: state)
         prepared.withLock { $0 = Prepared(probes: probes, state: state, scanner: scanner, clock: clock, textfile: textfile,
                                                  security: security, kernelLog: kernelLog) }
+    }
+
+    /// Asks `listns(2)` for every active namespace, after the holder scan: those it lists that
+    /// no task, file or reachable bind mount showed (held through a file or a mount in a
+    /// mount namespace no process is in) are followed by the full refresh's list walk next,
+    /// and shown as found by `listns` rather than on the kernel's list alone.
+    private func askListns(probes: ProbeSet, state: AgentState) throws {
+        switch NamespaceID.listNetworkNamespaces() {
+        case .unavailable(let reason):
+            logger.info("start-up inventory without listns(2)", metadata: ["reason": "\(reason)"])
+        case .listed(let ids):
+            let unseen = Set(ids).subtracting(try probes.followedCookies()).subtracting([probes.hostCookie])
+            state.update {
+                $0.listnsUsed = true
+                $0.listedOnlyByListns = unseen
+            }
+            logger.info("start-up inventory checked against listns(2)", metadata: [
+                "listed": "\(ids.count)", "heldOutOfSight": "\(unseen.count)",
+            ])
+        }
     }
 
     private func dropPrivileges(state: AgentState) {
@@ -254,6 +275,9 @@ public final class Agent: Service {
             throw error
         }
         await pump.catchUp()
+        // The inventory's events are applied: a namespace listns listed that the walk did not
+        // find after all was freed meanwhile.
+        state.update { $0.listedOnlyByListns = [] }
         // Loading the probes parsed the kernel's BTF and the embedded objects: ~12 MB of heap,
         // freed but kept by malloc, a quarter of the agent's resident memory. Hand it back.
         _ = releaseFreedHeap(0)

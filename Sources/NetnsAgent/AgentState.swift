@@ -28,7 +28,11 @@ public final class AgentState: NamespaceEventSink {
     /// Applies a batch of decoded events and the cgroup paths newly learnt for them,
     /// counting the records that failed to decode.
     public func ingest(_ events: [NetnsEvent], decodeErrors: Int, cgroupPaths: [UInt64: String] = [:]) {
+        var events = events
         state.withLock { snapshot in
+            if !snapshot.listedOnlyByListns.isEmpty {
+                NetnsEvent.markListedByListns(&events, cookies: &snapshot.listedOnlyByListns)
+            }
             for (id, path) in cgroupPaths where snapshot.cgroups[id] == nil {
                 snapshot.cgroups[id] = CgroupInfo(path: path)
                 record(.cgroupPath(id: id, path: path), into: &snapshot)

@@ -92,7 +92,7 @@ public struct NetnsEvent: Sendable, Hashable {
     public static func isScan(_ source: UInt32) -> Bool {
         switch source {
         case NETNS_SRC_REFRESH.rawValue, NETNS_SRC_CLEANUP_START.rawValue, NETNS_SRC_CLEANUP_END.rawValue,
-             NETNS_SRC_DISCOVERY_LIST.rawValue, NETNS_SRC_RECONCILE.rawValue:
+             NETNS_SRC_DISCOVERY_LIST.rawValue, NETNS_SRC_DISCOVERY_LISTNS.rawValue, NETNS_SRC_RECONCILE.rawValue:
             true
         default:
             false
@@ -112,12 +112,24 @@ public struct NetnsEvent: Sendable, Hashable {
         }
     }
 
+    /// Marks as found by `listns(2)` (`NETNS_SRC_DISCOVERY_LISTNS`) the list walk's discovery
+    /// of each namespace in `cookies`: those listns listed as active at start-up though no
+    /// task, file or reachable mount showed them. Each is marked once and leaves `cookies`.
+    public static func markListedByListns(_ events: inout [NetnsEvent], cookies: inout Set<UInt64>) {
+        for index in events.indices where events[index].kind == .discovered
+            && events[index].source == NETNS_SRC_DISCOVERY_LIST.rawValue
+            && cookies.remove(events[index].cookie) != nil {
+            events[index].source = NETNS_SRC_DISCOVERY_LISTNS.rawValue
+        }
+    }
+
     /// How `source` found a namespace, as `/namespaces` names it (`discoveredBy`).
     public static func sourceName(_ source: UInt32) -> String {
         switch source {
         case NETNS_SRC_DISCOVERY_TASK.rawValue: "task"
         case NETNS_SRC_DISCOVERY_FILE.rawValue: "file"
         case NETNS_SRC_DISCOVERY_LIST.rawValue: "kernel-list"
+        case NETNS_SRC_DISCOVERY_LISTNS.rawValue: "listns"
         case NETNS_SRC_CLEANUP_START.rawValue, NETNS_SRC_CLEANUP_END.rawValue: "cleanup-batch"
         case NETNS_SRC_REFRESH.rawValue: "refresh"
         case NETNS_SRC_EXEC.rawValue: "exec"

@@ -33,6 +33,11 @@ public struct AgentSnapshot: Sendable {
     /// Whether the kernel's namespace ids (`ioctl(NS_GET_ID)`, `listns(2)`) are the cookies:
     /// then each namespace's cookie is shown as its `nsId` too.
     public var nsIdsAreCookies = false
+    /// Whether the start-up inventory asked `listns(2)` for every active namespace.
+    public var listnsUsed = false
+    /// The namespaces `listns(2)` listed at start-up that no task, file or reachable mount
+    /// showed, until the list walk's discovery of each is applied (and marked `listns`).
+    public var listedOnlyByListns: Set<UInt64> = []
     /// Changes of the `--web.config.file` (or the files it names) that could not be loaded.
     public var webConfigReloadFailures: UInt64 = 0
     /// The agent process's own CPU, memory and descriptors, read when `/metrics` is served

@@ -88,6 +88,8 @@ public enum MetricsExposition {
                      snapshot.eventStream.cutOff)
         text.gauge("netns_tracer_kernel_log_read", "1 while the agent reads the kernel's log (--kernel-log) for device waits.",
                    snapshot.kernelLog == nil ? 0 : 1)
+        text.gauge("netns_tracer_listns_used", "1 when the start-up inventory asked listns(2) (6.19 and later, with CAP_SYS_ADMIN) for every active namespace.",
+                   snapshot.listnsUsed ? 1 : 0)
         text.counter("netns_tracer_kernel_log_overwritten_total", "Kernel log records overwritten before the agent could read them.",
                      snapshot.kernelLog?.overwritten ?? 0)
         if let file = snapshot.eventsFile {

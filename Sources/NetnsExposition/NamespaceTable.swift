@@ -98,6 +98,8 @@ public enum NamespaceTable {
                 creator = "(unseen; found by \(namespace.discoveredBy ?? "a scan")\(holder))"
             } else if namespace.discoveredBy == "kernel-list" {
                 creator = "(before agent; kernel only)"
+            } else if namespace.discoveredBy == "listns" {
+                creator = "(before agent; held out of sight)"
             } else {
                 creator = "(before agent)"
             }

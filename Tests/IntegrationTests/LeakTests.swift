@@ -103,6 +103,53 @@ extension RealKernel {
             await agent.stop()
         }
 
+        /// Whether this kernel has listns(2) (6.19 and later), as a program of its own finds out.
+        static func kernelHasListns() throws -> Bool {
+            try #require(FileManager.default.isExecutableFile(atPath: ExactnessTests.patterns), "\(ExactnessTests.patterns)")
+            let (status, output) = try Host.run([ExactnessTests.patterns, "listns", "net"], timeout: .seconds(30))
+            try #require(status == 0, "netns-patterns listns net: \(output)")
+            return !output.contains("listns unsupported")
+        }
+
+        @Test("pinned before the agent started by a mount no process sees: found by listns(2) where the kernel has it, else on the kernel's list",
+              arguments: ProbeConfiguration.eachSet)
+        func heldOutOfSight(probes: ProbeConfiguration) async throws {
+            let file = FileManager.default.temporaryDirectory.appending(path: Host.uniqueName("nt-hidden")).path
+            let (status, output) = try Host.run([ExactnessTests.patterns, "hidden-pin", file], timeout: .seconds(30))
+            var mounted = status == 0
+            defer {
+                if mounted { umount2(file, Int32(MNT_DETACH)) }
+                unlink(file)
+                unlink(file + ".net")
+            }
+            try #require(status == 0, "netns-patterns hidden-pin: \(output)")
+            let inum = try #require(output.split(separator: " ").last.flatMap { UInt32($0.filter(\.isNumber)) })
+
+            let agent = try await leakAgent(probes)
+            let listns = try Self.kernelHasListns()
+            #expect(try agent.metrics()["netns_tracer_listns_used"] == (listns ? 1 : 0))
+            // No task, descriptor or reachable mount holds it: what found it says which of
+            // "held by something in user space" (listns lists only active namespaces) and
+            // "held by the kernel alone" the agent can tell.
+            try await eventually("the hidden namespace is reported orphaned, with no holder the agent can name") {
+                guard let entry = try agent.namespaces().first(where: { $0.inum == inum && $0.state == "alive" }) else { return false }
+                return entry.leak?.kind == "orphaned" && (entry.holders ?? []).isEmpty
+            }
+            let entry = try #require(try agent.namespaces().first { $0.inum == inum && $0.state == "alive" })
+            #expect(entry.discoveredBy == (listns ? "listns" : "kernel-list"))
+            #expect(entry.creator == nil)
+            let table = try RunningAgentCLI.list(agent, ["--leaked"])
+            #expect(table.contains(listns ? "(before agent; held out of sight)" : "(before agent; kernel only)"), "\(table)")
+
+            #expect(umount2(file, Int32(MNT_DETACH)) == 0)
+            mounted = false
+            try await eventually("the namespace is freed once its mount namespace's pin is gone") {
+                try agent.namespaces().contains { $0.inum == inum && $0.state == "freed" }
+                    && agent.metrics()["netns_leaked{kind=\"orphaned\"}"] == 0
+            }
+            await agent.stop()
+        }
+
         /// Receives one descriptor over a Unix socket and holds it.
         static let receiver = """
             import array, socket, sys, time

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NetnsAgent
 @testable import NetnsClient
@@ -125,5 +126,32 @@ struct ParsingTests {
         #expect(Preflight.seccompFiltered(status: "Name:\ttest\nSeccomp:\t2\nSeccomp_filters:\t1\n"))
         #expect(!Preflight.seccompFiltered(status: "Name:\ttest\nSeccomp:\t0\nSeccomp_filters:\t0\n"))
         #expect(!Preflight.seccompFiltered(status: "Name:\ttest\n"))
+    }
+}
+
+@Suite("listns(2) at start-up")
+struct ListnsGateTests {
+    /// A /proc/self/status with `capabilities` as its CapEff, and a PID namespace link.
+    static func withProcFiles(capabilities: String, pidNamespace: String,
+                              _ body: (_ status: String, _ pidLink: String) -> Void) throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "listns-gate-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "Name:\tnetns-tracer\nCapEff:\t\(capabilities)\n".write(toFile: "\(directory)/status", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: "\(directory)/pid", withDestinationPath: pidNamespace)
+        body("\(directory)/status", "\(directory)/pid")
+    }
+
+    @Test("not asked without CAP_SYS_ADMIN, nor outside the initial PID namespace: the kernel would list only the agent's own namespace, silently")
+    func gated() throws {
+        // CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE: what the agent keeps.
+        try Self.withProcFiles(capabilities: "000000c000080000", pidNamespace: NamespaceID.initialPIDNamespace) { status, pid in
+            let listing = NamespaceID.listNetworkNamespaces(statusPath: status, pidNamespacePath: pid)
+            #expect(listing == .unavailable("listns(2) lists other namespaces only to CAP_SYS_ADMIN"))
+        }
+        try Self.withProcFiles(capabilities: "000001ffffffffff", pidNamespace: "pid:[4026532500]") { status, pid in
+            let listing = NamespaceID.listNetworkNamespaces(statusPath: status, pidNamespacePath: pid)
+            #expect(listing == .unavailable("listns(2) lists other namespaces only from the initial PID namespace"))
+        }
     }
 }

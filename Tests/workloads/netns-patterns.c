@@ -31,6 +31,11 @@
  *   cookie S            one namespace of its own: unshares, prints "held INUM COOKIE" (the
  *                       cookie that getsockopt(SO_NETNS_COOKIE) gives a socket in it, 5.14+;
  *                       "none" where the kernel has no such option) and sleeps S seconds
+ *   hidden-pin FILE     one namespace held only by a bind mount inside a mount namespace no
+ *                       process is in: a child unshares both, bind-mounts its network
+ *                       namespace on FILE.net (privately), this process bind-mounts the child's
+ *                       mount namespace on FILE, and the child exits. Prints "held INUM";
+ *                       unmounting FILE frees both (FILE and FILE.net are left to remove)
  *   devices N S         one namespace with N dummy devices up (the kernel's dummy driver), whose
  *                       teardown takes long: unshares, makes them over rtnetlink, prints
  *                       "held INUM", sleeps S seconds and exits (releasing it)
@@ -327,6 +332,56 @@ static void hold_burst(long count)
 	}
 }
 
+/* ---- hidden-pin ------------------------------------------------------------------------- */
+
+/* Creates `path` as an empty file to mount on. */
+static void mount_point(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die("open mount point");
+	close(fd);
+}
+
+/* A network namespace pinned where no /proc/PID/mountinfo shows it (see the usage above). */
+static unsigned long hidden_pin(const char *file)
+{
+	char inner[4096], child_mnt[64];
+	if (snprintf(inner, sizeof(inner), "%s.net", file) >= (int)sizeof(inner))
+		die("path too long");
+	mount_point(file);
+	mount_point(inner);
+	int up[2], down[2];
+	if (pipe(up) != 0 || pipe(down) != 0)
+		die("pipe");
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		struct stat st;
+		char go;
+		if (unshare(CLONE_NEWNS | CLONE_NEWNET) != 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		    mount("/proc/self/ns/net", inner, NULL, MS_BIND, NULL) != 0 ||
+		    stat("/proc/self/ns/net", &st) != 0)
+			die("hidden-pin child");
+		unsigned long inum = st.st_ino;
+		if (write(up[1], &inum, sizeof(inum)) != sizeof(inum) || read(down[0], &go, 1) != 1)
+			die("hidden-pin child pipe");
+		_exit(0);
+	}
+	unsigned long inum = 0;
+	if (read(up[0], &inum, sizeof(inum)) != sizeof(inum))
+		die("hidden-pin child failed");
+	snprintf(child_mnt, sizeof(child_mnt), "/proc/%d/ns/mnt", (int)child);
+	if (mount(child_mnt, file, NULL, MS_BIND, NULL) != 0)
+		die("bind-mount the child's mount namespace");
+	int status = 0;
+	if (write(down[1], "x", 1) != 1 || waitpid(child, &status, 0) != child || status != 0)
+		die("hidden-pin child exit");
+	return inum;
+}
+
 /* ---- devices ---------------------------------------------------------------------------- */
 
 /* Appends attribute `type` with `length` bytes of `data` to the message in `buffer`. */
@@ -398,7 +453,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: netns-patterns loop N | threads T N | clone N | pin DIR N | unpin DIR N |\n"
 			"                      visit DIR N ROUNDS | enter-unpin DIR N | mix N | hold fd|socket SECONDS |\n"
-			"                      burst N [SECONDS] | cookie SECONDS | devices N SECONDS | listns net\n");
+			"                      burst N [SECONDS] | cookie SECONDS | devices N SECONDS | listns net |\n"
+			"                      hidden-pin FILE\n");
 	exit(2);
 }
 
@@ -495,6 +551,9 @@ int main(int argc, char **argv)
 			die("getsockopt SO_NETNS_COOKIE");
 		fflush(stdout);
 		sleep((unsigned)seconds);
+		return 0;
+	} else if (strcmp(mode, "hidden-pin") == 0 && argc == 3) {
+		printf("held %lu\n", hidden_pin(argv[2]));
 		return 0;
 	} else if (strcmp(mode, "devices") == 0 && argc == 4) {
 		long count = number(argv[2]), seconds = number(argv[3]);
