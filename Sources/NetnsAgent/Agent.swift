@@ -195,8 +195,9 @@ public final class Agent: Service {
         // The inventory's events wait in the ring buffer until `run()` starts reading it.
         let scanner = HolderScanner(probes: probes, state: state)
         do {
-            try scanner.scan(openingPins: true)
-            if state.snapshot().nsIdsAreCookies { try askListns(probes: probes, state: state) }
+            let listing = state.snapshot().nsIdsAreCookies ? NamespaceID.listNetworkNamespaces() : nil
+            let held = try scanner.scan(openingPins: true)
+            if let listing { useListing(listing, heldAsScanned: held, probes: probes, state: state) }
             try probes.refresh(full: true)
             try probes.finishBaseline()
         } catch {
@@ -219,16 +220,18 @@ public final class Agent: Service {
                                                  security: security, kernelLog: kernelLog) }
     }
 
-    /// Asks `listns(2)` for every active namespace, after the holder scan: those it lists that
-    /// no task, file or reachable bind mount showed (held through a file or a mount in a
-    /// mount namespace no process is in) are followed by the full refresh's list walk next,
-    /// and shown as found by `listns` rather than on the kernel's list alone.
-    private func askListns(probes: ProbeSet, state: AgentState) throws {
-        switch NamespaceID.listNetworkNamespaces() {
+    /// `listns(2)`'s answer, asked just before the start-up holder scan: the namespaces it
+    /// lists as active that the scan found no task or descriptor holding (nor a bind mount the
+    /// agent could reach and open) are held out of its sight. The full refresh's walk (or a
+    /// cleanup batch) follows them, and their discovery is shown as by `listns`, not as on
+    /// the kernel's list alone.
+    private func useListing(_ listing: NamespaceID.Listing, heldAsScanned held: Set<UInt64>, probes: ProbeSet,
+                            state: AgentState) {
+        switch listing {
         case .unavailable(let reason):
             logger.info("start-up inventory without listns(2)", metadata: ["reason": "\(reason)"])
         case .listed(let ids):
-            let unseen = Set(ids).subtracting(try probes.followedCookies()).subtracting([probes.hostCookie])
+            let unseen = Set(ids).subtracting(held).subtracting([probes.hostCookie])
             state.update {
                 $0.listnsUsed = true
                 $0.listedOnlyByListns = unseen

@@ -1,3 +1,5 @@
+import CNetnsEvent
+
 /// Where a namespace is in its life.
 public enum NamespaceState: String, Sendable, Hashable, CaseIterable {
     /// In use: its active count is above zero.
@@ -94,9 +96,11 @@ public struct CompactTime: Sendable, Hashable {
 // What the exporters show of a record: the rules, kept here beside the record, not in a renderer.
 extension NamespaceRecord {
     /// Alive, and held by no task, file or mount at the last holder scan since it was found:
-    /// pinned only inside the kernel, whichever way it was found (the host's is not scanned).
+    /// pinned only inside the kernel, whichever way it was found (the host's is not scanned),
+    /// unless `listns(2)` showed at start-up that user space holds it out of the agent's sight.
     public var isKernelOnly: Bool {
         state == .alive && !isHost && holdersScannedAt != nil && holders.isEmpty
+            && discoverySource != NETNS_SRC_DISCOVERY_LISTNS.rawValue
     }
 
     /// How a namespace older than the agent, or one whose creation was not seen, was found

@@ -112,12 +112,13 @@ public struct NetnsEvent: Sendable, Hashable {
         }
     }
 
-    /// Marks as found by `listns(2)` (`NETNS_SRC_DISCOVERY_LISTNS`) the list walk's discovery
-    /// of each namespace in `cookies`: those listns listed as active at start-up though no
-    /// task, file or reachable mount showed them. Each is marked once and leaves `cookies`.
+    /// Marks as found by `listns(2)` (`NETNS_SRC_DISCOVERY_LISTNS`) the discovery of each
+    /// namespace in `cookies` by a scan (the walk of the kernel's list, or a cleanup batch's
+    /// at start-up): those listns listed as active at start-up though no task, file or
+    /// reachable mount showed them. Each is marked once and leaves `cookies`.
     public static func markListedByListns(_ events: inout [NetnsEvent], cookies: inout Set<UInt64>) {
         for index in events.indices where events[index].kind == .discovered
-            && events[index].source == NETNS_SRC_DISCOVERY_LIST.rawValue
+            && isScan(events[index].source)
             && cookies.remove(events[index].cookie) != nil {
             events[index].source = NETNS_SRC_DISCOVERY_LISTNS.rawValue
         }

@@ -23,7 +23,9 @@ public final class HolderScanner: Sendable {
     /// namespace for the length of the scan, so that the file iterator finds those pinned
     /// before the agent started; later scans only read mountinfo (the kernel side follows
     /// every namespace created since, and an open pin would make a plain `umount` fail).
-    public func scan(openingPins: Bool = false) throws {
+    /// Returns the namespaces the iterators found held (the agent's own pins included).
+    @discardableResult
+    public func scan(openingPins: Bool = false) throws -> Set<UInt64> {
         let started = SystemClock.monotonic()
         let pins = NamespacePins(opening: openingPins)
         defer { pins.close() }
@@ -31,6 +33,7 @@ public final class HolderScanner: Sendable {
         state.apply(Self.holderScan(
             timestamp: started, kernelHolders: kernelHolders, mounts: pins.holdersByInum,
             hostCookie: probes.hostCookie, agentPID: UInt32(getpid())))
+        return Set(kernelHolders.map(\.cookie))
     }
 
     /// Groups the kernel's holder records by namespace: one task holder per process, the

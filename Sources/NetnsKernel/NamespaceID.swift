@@ -35,8 +35,10 @@ public enum NamespaceID {
         case unavailable(String)
     }
 
-    /// The init PID namespace's inum (`PROC_PID_INIT_INO`), fixed by the kernel.
+    /// The initial PID and user namespaces' inums (`PROC_PID_INIT_INO`, `PROC_USER_INIT_INO`),
+    /// fixed by the kernel.
     static let initialPIDNamespace = "pid:[4026531836]"
+    static let initialUserNamespace = "user:[4026531837]"
 
     /// `listns(2)` (6.19 and later) for network namespaces: every *active* one, which a task,
     /// an open nsfs file or a bind mount holds (not one held only by sockets or the kernel,
@@ -44,12 +46,14 @@ public enum NamespaceID {
     /// the caller's own only to CAP_SYS_ADMIN in the initial user and PID namespaces, and
     /// says nothing when it leaves them out: so without those, the agent does not ask.
     public static func listNetworkNamespaces(limit: Int = 1 << 20, statusPath: String = "/proc/self/status",
-                                             pidNamespacePath: String = "/proc/self/ns/pid") -> Listing {
+                                             namespacesPath: String = "/proc/self/ns") -> Listing {
         let status = readSmallFile(statusPath) ?? ""
-        guard Preflight.effectiveCapabilities(fromStatus: status)?.contains(.sysAdmin) == true else {
-            return .unavailable("listns(2) lists other namespaces only to CAP_SYS_ADMIN")
+        guard Preflight.effectiveCapabilities(fromStatus: status)?.contains(.sysAdmin) == true,
+              readLink("\(namespacesPath)/user") == initialUserNamespace
+        else {
+            return .unavailable("listns(2) lists other namespaces only to CAP_SYS_ADMIN in the initial user namespace")
         }
-        guard readLink(pidNamespacePath) == initialPIDNamespace else {
+        guard readLink("\(namespacesPath)/pid") == initialPIDNamespace else {
             return .unavailable("listns(2) lists other namespaces only from the initial PID namespace")
         }
         var ids: [UInt64] = []

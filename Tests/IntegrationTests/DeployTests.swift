@@ -121,6 +121,8 @@ struct DeployTests {
         #expect(Self.threadCapabilities(pid: agentPID) == [(1 << 39) | (1 << 19)])
         // The kernel log, opened with CAP_SYSLOG before it was given up, is read.
         #expect(try agent.metrics()["netns_tracer_kernel_log_read"] == 1)
+        // Without CAP_SYS_ADMIN, listns(2) would list only the agent's own namespace: not asked.
+        #expect(try agent.metrics()["netns_tracer_listns_used"] == 0)
 
         // A namespace pinned by a bind mount in a private mount namespace whose only task
         // lives in the host's network namespace: seeing the pin takes CAP_SYS_PTRACE.

@@ -131,27 +131,32 @@ struct ParsingTests {
 
 @Suite("listns(2) at start-up")
 struct ListnsGateTests {
-    /// A /proc/self/status with `capabilities` as its CapEff, and a PID namespace link.
-    static func withProcFiles(capabilities: String, pidNamespace: String,
-                              _ body: (_ status: String, _ pidLink: String) -> Void) throws {
+    /// A /proc/self/status with `capabilities` as its CapEff, and user and PID namespace links.
+    static func withProcFiles(capabilities: String, user: String = NamespaceID.initialUserNamespace,
+                              pid: String = NamespaceID.initialPIDNamespace,
+                              _ body: (_ status: String, _ namespaces: String) -> Void) throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "listns-gate-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(directory)/ns", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "Name:\tnetns-tracer\nCapEff:\t\(capabilities)\n".write(toFile: "\(directory)/status", atomically: true, encoding: .utf8)
-        try FileManager.default.createSymbolicLink(atPath: "\(directory)/pid", withDestinationPath: pidNamespace)
-        body("\(directory)/status", "\(directory)/pid")
+        try FileManager.default.createSymbolicLink(atPath: "\(directory)/ns/user", withDestinationPath: user)
+        try FileManager.default.createSymbolicLink(atPath: "\(directory)/ns/pid", withDestinationPath: pid)
+        body("\(directory)/status", "\(directory)/ns")
     }
 
-    @Test("not asked without CAP_SYS_ADMIN, nor outside the initial PID namespace: the kernel would list only the agent's own namespace, silently")
+    @Test("not asked without CAP_SYS_ADMIN in the initial user namespace, nor outside the initial PID namespace: the kernel would list only the agent's own namespace, silently")
     func gated() throws {
+        let notPermitted = NamespaceID.Listing.unavailable("listns(2) lists other namespaces only to CAP_SYS_ADMIN in the initial user namespace")
         // CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE: what the agent keeps.
-        try Self.withProcFiles(capabilities: "000000c000080000", pidNamespace: NamespaceID.initialPIDNamespace) { status, pid in
-            let listing = NamespaceID.listNetworkNamespaces(statusPath: status, pidNamespacePath: pid)
-            #expect(listing == .unavailable("listns(2) lists other namespaces only to CAP_SYS_ADMIN"))
+        try Self.withProcFiles(capabilities: "000000c000080000") { status, namespaces in
+            #expect(NamespaceID.listNetworkNamespaces(statusPath: status, namespacesPath: namespaces) == notPermitted)
         }
-        try Self.withProcFiles(capabilities: "000001ffffffffff", pidNamespace: "pid:[4026532500]") { status, pid in
-            let listing = NamespaceID.listNetworkNamespaces(statusPath: status, pidNamespacePath: pid)
-            #expect(listing == .unavailable("listns(2) lists other namespaces only from the initial PID namespace"))
+        try Self.withProcFiles(capabilities: "000001ffffffffff", user: "user:[4026532600]") { status, namespaces in
+            #expect(NamespaceID.listNetworkNamespaces(statusPath: status, namespacesPath: namespaces) == notPermitted)
+        }
+        try Self.withProcFiles(capabilities: "000001ffffffffff", pid: "pid:[4026532500]") { status, namespaces in
+            #expect(NamespaceID.listNetworkNamespaces(statusPath: status, namespacesPath: namespaces)
+                == .unavailable("listns(2) lists other namespaces only from the initial PID namespace"))
         }
     }
 }

@@ -283,7 +283,8 @@ struct ReconciliationTests {
     @Test("a namespace found after its unseen creation: no creator, a bounded time, a holder if a task showed it, no lifetime",
           arguments: [(NETNS_SRC_EXEC, true), (NETNS_SRC_EXIT, true), (NETNS_SRC_FORK_PARENT, true),
                       (NETNS_SRC_DISCOVERY_TASK, true), (NETNS_SRC_DISCOVERY_FILE, true),
-                      (NETNS_SRC_DISCOVERY_LIST, false), (NETNS_SRC_CLEANUP_START, false), (NETNS_SRC_REFRESH, false)])
+                      (NETNS_SRC_DISCOVERY_LIST, false), (NETNS_SRC_DISCOVERY_LISTNS, false), (NETNS_SRC_CLEANUP_START, false),
+                      (NETNS_SRC_REFRESH, false)])
     func foundCreation(source: netns_event_source, namesHolder: Bool) {
         var aggregator = Aggregator()
         aggregator.apply(NetnsEvent(kind: .created, timestamp: 5_000, cookie: 7, inum: 70,

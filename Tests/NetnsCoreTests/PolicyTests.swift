@@ -55,7 +55,7 @@ struct PolicyTests {
         #expect(aggregator.namespaces[2]?.shownHolder == nil)
     }
 
-    @Test("the start-up walk's discovery of a namespace only listns(2) listed is marked so, once, and nothing else is")
+    @Test("a scan's discovery of a namespace only listns(2) listed is marked so, once; a holder's discovery is not")
     func listedByListns() {
         let agent = TaskIdentity(pid: 3, tid: 3, comm: "agent")
         var events = [
@@ -63,19 +63,25 @@ struct PolicyTests {
             NetnsEvent(kind: .discovered, timestamp: 1, cookie: 8, inum: 80, task: agent, source: NETNS_SRC_DISCOVERY_LIST.rawValue),
             NetnsEvent(kind: .refs, timestamp: 2, cookie: 9, inum: 90, task: agent, source: NETNS_SRC_DISCOVERY_LIST.rawValue),
             NetnsEvent(kind: .discovered, timestamp: 2, cookie: 9, inum: 90, task: agent, source: NETNS_SRC_DISCOVERY_FILE.rawValue),
+            NetnsEvent(kind: .discovered, timestamp: 2, cookie: 10, inum: 100, task: agent, source: NETNS_SRC_CLEANUP_START.rawValue),
             NetnsEvent(kind: .discovered, timestamp: 3, cookie: 7, inum: 70, task: agent, source: NETNS_SRC_DISCOVERY_LIST.rawValue),
         ]
-        var cookies: Set<UInt64> = [7, 9, 11]
+        var cookies: Set<UInt64> = [7, 9, 10, 11]
         NetnsEvent.markListedByListns(&events, cookies: &cookies)
         #expect(events.map(\.source) == [NETNS_SRC_DISCOVERY_LISTNS, NETNS_SRC_DISCOVERY_LIST, NETNS_SRC_DISCOVERY_LIST,
-                                        NETNS_SRC_DISCOVERY_FILE, NETNS_SRC_DISCOVERY_LIST].map(\.rawValue))
+                                        NETNS_SRC_DISCOVERY_FILE, NETNS_SRC_DISCOVERY_LISTNS, NETNS_SRC_DISCOVERY_LIST].map(\.rawValue))
         #expect(cookies == [9, 11])
 
         var aggregator = Aggregator()
         aggregator.apply(events)
         #expect(aggregator.namespaces[7]?.discoveredBy == "listns")
+        #expect(aggregator.namespaces[10]?.discoveredBy == "listns")
         #expect(aggregator.namespaces[7]?.shownHolder == nil, "the walk's task is the agent, not a holder")
         #expect(aggregator.namespaces[8]?.discoveredBy == "kernel-list")
+        // Held out of the agent's sight, not by the kernel alone, whatever the holder scans find.
+        aggregator.apply(HolderScan(timestamp: 4, byCookie: [:], byInum: [:], hostCookie: 1))
+        #expect(aggregator.namespaces[7]?.isKernelOnly == false)
+        #expect(aggregator.namespaces[8]?.isKernelOnly == true)
     }
 }
 

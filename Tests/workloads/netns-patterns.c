@@ -31,11 +31,9 @@
  *   cookie S            one namespace of its own: unshares, prints "held INUM COOKIE" (the
  *                       cookie that getsockopt(SO_NETNS_COOKIE) gives a socket in it, 5.14+;
  *                       "none" where the kernel has no such option) and sleeps S seconds
- *   hidden-pin FILE     one namespace held only by a bind mount inside a mount namespace no
- *                       process is in: a child unshares both, bind-mounts its network
- *                       namespace on FILE.net (privately), this process bind-mounts the child's
- *                       mount namespace on FILE, and the child exits. Prints "held INUM";
- *                       unmounting FILE frees both (FILE and FILE.net are left to remove)
+ *   hidden-pin S        one namespace held only by a bind mount inside a mount namespace no
+ *                       process is in, which this process holds by a descriptor: prints
+ *                       "held INUM" and sleeps S seconds; its exit frees both
  *   devices N S         one namespace with N dummy devices up (the kernel's dummy driver), whose
  *                       teardown takes long: unshares, makes them over rtnetlink, prints
  *                       "held INUM", sleeps S seconds and exits (releasing it)
@@ -334,51 +332,53 @@ static void hold_burst(long count)
 
 /* ---- hidden-pin ------------------------------------------------------------------------- */
 
-/* Creates `path` as an empty file to mount on. */
-static void mount_point(const char *path)
+/*
+ * A network namespace no task, descriptor or visible mount holds: a child unshares its mount
+ * and network namespaces, mounts a tmpfs on /tmp in its own (private) mount namespace and
+ * bind-mounts its network namespace on a file there; this process keeps a descriptor of the
+ * child's mount namespace and lets the child exit. No /proc/PID/mountinfo shows the mount,
+ * and no file iterator sees a network namespace file. Returns the namespace's inum; closing
+ * the descriptor (exiting) frees both namespaces.
+ */
+static unsigned long hidden_pin(void)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		die("open mount point");
-	close(fd);
-}
-
-/* A network namespace pinned where no /proc/PID/mountinfo shows it (see the usage above). */
-static unsigned long hidden_pin(const char *file)
-{
-	char inner[4096], child_mnt[64];
-	if (snprintf(inner, sizeof(inner), "%s.net", file) >= (int)sizeof(inner))
-		die("path too long");
-	mount_point(file);
-	mount_point(inner);
 	int up[2], down[2];
-	if (pipe(up) != 0 || pipe(down) != 0)
+	if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0)
 		die("pipe");
 	pid_t child = fork();
 	if (child < 0)
 		die("fork");
 	if (child == 0) {
+		close(up[0]);
+		close(down[1]);
 		struct stat st;
 		char go;
+		int fd;
 		if (unshare(CLONE_NEWNS | CLONE_NEWNET) != 0 ||
 		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-		    mount("/proc/self/ns/net", inner, NULL, MS_BIND, NULL) != 0 ||
+		    mount("hidden-pin", "/tmp", "tmpfs", 0, "size=64k") != 0 ||
+		    (fd = open("/tmp/net", O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+		    close(fd) != 0 ||
+		    mount("/proc/self/ns/net", "/tmp/net", NULL, MS_BIND, NULL) != 0 ||
 		    stat("/proc/self/ns/net", &st) != 0)
 			die("hidden-pin child");
 		unsigned long inum = st.st_ino;
-		if (write(up[1], &inum, sizeof(inum)) != sizeof(inum) || read(down[0], &go, 1) != 1)
+		/* Exits once the parent holds the mount namespace, or is gone (end of file). */
+		if (write(up[1], &inum, sizeof(inum)) != sizeof(inum))
 			die("hidden-pin child pipe");
-		_exit(0);
+		_exit(read(down[0], &go, 1) == 1 ? 0 : 1);
 	}
+	close(up[1]);
+	close(down[0]);
 	unsigned long inum = 0;
-	if (read(up[0], &inum, sizeof(inum)) != sizeof(inum))
-		die("hidden-pin child failed");
+	char child_mnt[64];
 	snprintf(child_mnt, sizeof(child_mnt), "/proc/%d/ns/mnt", (int)child);
-	if (mount(child_mnt, file, NULL, MS_BIND, NULL) != 0)
-		die("bind-mount the child's mount namespace");
 	int status = 0;
-	if (write(down[1], "x", 1) != 1 || waitpid(child, &status, 0) != child || status != 0)
-		die("hidden-pin child exit");
+	if (read(up[0], &inum, sizeof(inum)) != sizeof(inum) || open(child_mnt, O_RDONLY | O_CLOEXEC) < 0 ||
+	    write(down[1], "x", 1) != 1 || waitpid(child, &status, 0) != child || status != 0) {
+		kill(child, SIGKILL);
+		die("hidden-pin");
+	}
 	return inum;
 }
 
@@ -454,7 +454,7 @@ static void usage(void)
 	fprintf(stderr, "usage: netns-patterns loop N | threads T N | clone N | pin DIR N | unpin DIR N |\n"
 			"                      visit DIR N ROUNDS | enter-unpin DIR N | mix N | hold fd|socket SECONDS |\n"
 			"                      burst N [SECONDS] | cookie SECONDS | devices N SECONDS | listns net |\n"
-			"                      hidden-pin FILE\n");
+			"                      hidden-pin SECONDS\n");
 	exit(2);
 }
 
@@ -524,6 +524,8 @@ int main(int argc, char **argv)
 				printf("listns unsupported\n");
 				return 0;
 			}
+			if (count < 0 && errno == ENOENT && req.ns_id != 0)
+				return 0;   /* the last page was full: nothing after it */
 			if (count < 0)
 				die("listns");
 			for (long i = 0; i < count; i++)
@@ -553,7 +555,10 @@ int main(int argc, char **argv)
 		sleep((unsigned)seconds);
 		return 0;
 	} else if (strcmp(mode, "hidden-pin") == 0 && argc == 3) {
-		printf("held %lu\n", hidden_pin(argv[2]));
+		long seconds = number(argv[2]);
+		printf("held %lu\n", hidden_pin());
+		fflush(stdout);
+		sleep((unsigned)seconds);
 		return 0;
 	} else if (strcmp(mode, "devices") == 0 && argc == 4) {
 		long count = number(argv[2]), seconds = number(argv[3]);
