@@ -90,6 +90,25 @@ enum Host {
         return (creator, fdHolder, inum)
     }
 
+    /// Starts a netns-patterns mode that prints one "held …" line of `fields` words and then
+    /// holds what it made until stopped; returns the process, to stop, and that line's words.
+    static func startHolding(_ arguments: [String], fields count: Int) async throws -> (Process, [Substring]) {
+        let output = FileManager.default.temporaryDirectory.appending(path: uniqueName("netns-held")).path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let holder = try start(["sh", "-c", "exec \"$@\" >\"$0\"", output, RealKernel.ExactnessTests.patterns] + arguments)
+        var fields: [Substring] = []
+        do {
+            try await eventually("netns-patterns \(arguments.joined(separator: " ")) holds what it made") {
+                fields = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace)
+                return fields.count == count && fields[0] == "held"
+            }
+        } catch {
+            stop(holder)
+            throw error
+        }
+        return (holder, fields)
+    }
+
     /// The inum of the namespace the tests run in (the host's).
     static var ownNetnsInode: UInt32? { netnsInode(pid: getpid()) }
 }

@@ -121,17 +121,10 @@ extension RealKernel {
         @Test("pinned before the agent started by a mount no process sees: found by listns(2) where the agent may ask it, else on the kernel's list",
               arguments: ProbeConfiguration.eachSet)
         func heldOutOfSight(probes: ProbeConfiguration) async throws {
-            let output = FileManager.default.temporaryDirectory.appending(path: Host.uniqueName("netns-hidden")).path
-            defer { try? FileManager.default.removeItem(atPath: output) }
             // Holds the mount namespace (by a descriptor) that holds the network namespace (by a
             // bind mount no process can see); its exit frees both.
-            let pinner = try Host.start(["sh", "-c", "exec \"$0\" hidden-pin 300 >\"$1\"", ExactnessTests.patterns, output])
+            let (pinner, fields) = try await Host.startHolding(["hidden-pin", "300"], fields: 2)  // held INUM
             defer { Host.stop(pinner) }
-            var fields: [Substring] = []
-            try await eventually("netns-patterns pinned its namespace out of sight") {
-                fields = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace)
-                return fields.count == 2 && fields[0] == "held"
-            }
             let inum = try #require(UInt32(fields[1]))
 
             let agent = try await leakAgent(probes)

@@ -224,15 +224,8 @@ struct LifecycleTests {
     @Test("a namespace's cookie is the kernel's own: what SO_NETNS_COOKIE gives a socket in it", arguments: ProbeConfiguration.eachSet)
     func cookieIsTheKernels(probes: ProbeConfiguration) async throws {
         let agent = try await RunningAgent(probes: probes)
-        let output = FileManager.default.temporaryDirectory.appending(path: Host.uniqueName("netns-cookie")).path
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let holder = try Host.start(["sh", "-c", "exec \"$0\" cookie 120 >\"$1\"", RealKernel.ExactnessTests.patterns, output])
+        let (holder, fields) = try await Host.startHolding(["cookie", "120"], fields: 3)  // held INUM COOKIE
         defer { Host.stop(holder) }
-        var fields: [Substring] = []
-        try await eventually("netns-patterns made its namespace and read its cookie") {
-            fields = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace)
-            return fields.count == 3 && fields[0] == "held"
-        }
         let inum = try #require(UInt32(fields[1]))
         try await eventually("namespace \(inum) is listed alive") {
             try agent.namespaces().contains { $0.inum == inum && $0.state == "alive" }
