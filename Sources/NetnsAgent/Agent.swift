@@ -50,8 +50,11 @@ public struct AgentConfiguration: Sendable {
     public var probeLimits = ProbeLimits()
     /// How much history the aggregator keeps.
     public var aggregatorLimits = Aggregator.Limits()
-    /// How often every tracked namespace's refcounts are re-read.
+    /// How often every tracked namespace's refcounts are re-read while events arrive.
     public var refreshInterval: Duration = .seconds(2)
+    /// How often once no event has come for a few refreshes (`RefreshSchedule`); nil: five
+    /// refresh intervals.
+    public var idleRefreshInterval: Duration?
     /// How often the holders of every namespace are scanned (tasks, mounts, fds, sockets).
     public var holderScanInterval: Duration = .seconds(10)
     /// How long each leaking condition must last to be reported.
@@ -307,19 +310,20 @@ public final class Agent: Service {
                 }
             }
             group.addTask { [configuration] in
-                var schedule = RefreshSchedule()
+                var schedule = RefreshSchedule(ticksPerIdleRefresh: RefreshSchedule.ticks(
+                    idle: configuration.idleRefreshInterval ?? configuration.refreshInterval * 5,
+                    interval: configuration.refreshInterval))
                 while !Task.isCancelled {
                     try? await Task.sleep(for: configuration.refreshInterval)
-                    let full = schedule.nextRefreshIsFull()
-                    let statistics = Self.refresh(probes: probes, state: state, full: full, logger: logger)
-                    state.trackLeaks(at: ClockMapping.monotonicNow())
-                    guard let statistics else { continue }
-                    if schedule.needsReconciliation(statistics) {
+                    if schedule.tick(eventsReceived: state.lifecycleRecordsReceived),
+                       let statistics = Self.refresh(probes: probes, state: state, full: schedule.nextRefreshIsFull(), logger: logger),
+                       schedule.needsReconciliation(statistics) {
                         await pump.catchUp()
                         if Self.reconcile(probes: probes, state: state, statistics: statistics, logger: logger) {
                             schedule.reconciled(through: statistics)
                         }
                     }
+                    state.trackLeaks(at: ClockMapping.monotonicNow())
                 }
             }
             if let kernelLog = prepared.kernelLog {
@@ -430,7 +434,10 @@ public final class Agent: Service {
         do {
             try probes.refresh(full: full)
             let statistics = try probes.statistics()
-            state.update { $0.probeStatistics = statistics }
+            state.update {
+                $0.probeStatistics = statistics
+                $0.refreshes += 1
+            }
             state.countUnreported(total: statistics.unreported)
             return statistics
         } catch {

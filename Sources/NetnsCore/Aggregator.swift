@@ -387,9 +387,32 @@ public struct Aggregator: Sendable {
 
     /// Every namespace leaking at `now`, with its leak, oldest leak first.
     public func leaks(at now: UInt64) -> [(record: NamespaceRecord, leak: Leak)] {
-        namespaces.values.compactMap { record in
-            record.leak(at: now, thresholds: leakThresholds).map { (record, $0) }
-        }.sorted { ($0.leak.since, $0.record.cookie) < ($1.leak.since, $1.record.cookie) }
+        var leaks: [(record: NamespaceRecord, leak: Leak)] = []
+        forEachLeak(at: now) { record, leak in leaks.append((record, leak)) }
+        return leaks.sorted { ($0.leak.since, $0.record.cookie) < ($1.leak.since, $1.record.cookie) }
+    }
+
+    /// Calls `body` with every namespace leaking at `now`, in table order; records are read in
+    /// place, and only those leaking are handed out.
+    private func forEachLeak(at now: UInt64, _ body: (borrowing NamespaceRecord, Leak) -> Void) {
+        let thresholds = leakThresholds
+        namespaces.storage.withUnsafeBufferPointer { records in
+            for index in records.indices where records[index].cookie != 0 {
+                if let leak = records[index].leak(at: now, thresholds: thresholds) { body(records[index], leak) }
+            }
+        }
+    }
+
+    /// Whether the namespaces leaking at `now`, and how, are those of the last
+    /// `leakTransitions`: what nearly every periodic call finds, checked without copying a
+    /// record or building anything.
+    private func leaksUnchanged(at now: UInt64) -> Bool {
+        var leaking = 0, unchanged = true
+        forEachLeak(at: now) { record, leak in
+            leaking += 1
+            if unchanged, knownLeaks[record.cookie] != leak { unchanged = false }
+        }
+        return unchanged && leaking == knownLeaks.count
     }
 
     /// The leaks begun and ended since the last call, as `leak_started` and `leak_ended`
@@ -402,6 +425,7 @@ public struct Aggregator: Sendable {
     /// A namespace whose leak changes kind (an orphan released and stuck in teardown) gets
     /// the end of one and the start of the other.
     public mutating func leakTransitions(at now: UInt64) -> [LifecycleEvent] {
+        if leaksUnchanged(at: now) { return [] }
         var events: [LifecycleEvent] = []
         var current: [UInt64: Leak] = [:]
         current.reserveCapacity(knownLeaks.count)

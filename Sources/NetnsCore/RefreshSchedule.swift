@@ -1,15 +1,58 @@
-/// When the agent's periodic refresh re-reads every followed namespace, and when it reconciles
-/// its view with the kernel side's after lost events.
+/// When the agent's periodic refresh runs, when it re-reads every followed namespace, and when
+/// it reconciles its view with the kernel side's after lost events.
+///
+/// The agent wakes every refresh interval (a tick). While events arrive it refreshes at every
+/// tick; once `quietRefreshesBeforeIdle` refreshes in a row came after no new event (no
+/// namespace made, found, released, torn down or freed: the agent does not count refcount
+/// changes, which every socket makes), it refreshes only every `ticksPerIdleRefresh`th tick,
+/// until the next event. A refresh costs what the host has (each namespace on the kernel's
+/// list re-read), and a host whose namespaces neither come nor go gains little from
+/// re-reading their counts every tick.
 public struct RefreshSchedule: Sendable, Equatable {
     /// One refresh in this many re-reads every followed namespace, not only those the kernel
     /// lists (30 s at the default interval): a safety net under the kernel side's shortcuts.
     public static let refreshesPerFullRefresh = 15
+    /// Refreshes after the one that followed the last event, before the schedule slows to the
+    /// idle pace.
+    public static let quietRefreshesBeforeIdle = 3
 
+    /// Ticks between refreshes at the idle pace (1: every tick, always).
+    public let ticksPerIdleRefresh: Int
     private var refreshes = 0
+    private var quietRefreshes = 0
+    private var ticksSinceRefresh = 0
+    private var eventsSeen: UInt64 = 0
     private var reconciledThroughLosses: UInt64 = 0
 
-    /// A schedule before the first refresh.
-    public init() {}
+    /// A schedule before the first tick, slowing to one refresh in `ticksPerIdleRefresh` ticks
+    /// when idle.
+    public init(ticksPerIdleRefresh: Int = 1) {
+        self.ticksPerIdleRefresh = max(1, ticksPerIdleRefresh)
+    }
+
+    /// The ticks per idle refresh for these intervals: their ratio, rounded, at least 1.
+    public static func ticks(idle: Duration, interval: Duration) -> Int {
+        guard interval > .zero else { return 1 }
+        return max(1, Int((idle / interval).rounded()))
+    }
+
+    /// Counts a tick, given the events the agent has received since it started; true if a
+    /// refresh is due now.
+    public mutating func tick(eventsReceived: UInt64) -> Bool {
+        ticksSinceRefresh += 1
+        if eventsReceived != eventsSeen {
+            eventsSeen = eventsReceived
+            quietRefreshes = 0
+            ticksSinceRefresh = 0
+            return true
+        }
+        guard quietRefreshes < Self.quietRefreshesBeforeIdle || ticksSinceRefresh >= ticksPerIdleRefresh else {
+            return false
+        }
+        quietRefreshes += 1
+        ticksSinceRefresh = 0
+        return true
+    }
 
     /// Counts a refresh; true if this one is full.
     public mutating func nextRefreshIsFull() -> Bool {

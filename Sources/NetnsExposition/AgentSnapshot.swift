@@ -14,6 +14,8 @@ public struct AgentSnapshot: Sendable {
     public var decodeErrors: UInt64 = 0
     /// Completed discovery passes.
     public var discoveryPasses: UInt64 = 0
+    /// Refreshes run (`RefreshSchedule` says when).
+    public var refreshes: UInt64 = 0
     /// The creators' cgroups (path, and the container it names), by cgroup id.
     public var cgroups: [UInt64: CgroupInfo] = [:]
     /// Entries that could not be written to the recording.

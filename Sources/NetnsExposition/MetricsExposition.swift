@@ -69,6 +69,7 @@ public enum MetricsExposition {
                      counters.capacityDrops)
         text.counter("netns_tracer_history_evictions_total", "Freed namespaces dropped from the kept history.", counters.historyEvictions)
         text.counter("netns_tracer_discovery_passes_total", "Discovery and holder scans over existing namespaces.", snapshot.discoveryPasses)
+        text.counter("netns_tracer_refreshes_total", "Refreshes of the namespaces the kernel lists (every --refresh-interval while events arrive, every --idle-refresh-interval once none has).", snapshot.refreshes)
         text.counter("netns_tracer_recording_errors_total", "Entries that could not be written to the recording file.", snapshot.recordingErrors)
         text.gauge("netns_tracer_tracked_namespaces", "Namespaces the agent holds records of (alive, dying and freed history).", aggregator.namespaces.count)
         if let probeSet = snapshot.probeSet {

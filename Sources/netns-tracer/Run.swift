@@ -13,8 +13,11 @@ struct ProbeOptions: ParsableArguments {
     @Option(help: "Probe set: auto (first that attaches of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
     var probes: ProbeMode = .auto
 
-    @Option(help: "Seconds between refcount refreshes of every tracked namespace.")
+    @Option(help: "Seconds between refcount refreshes of every tracked namespace while events arrive.")
     var refreshInterval: Double = 2
+
+    @Option(help: ArgumentHelp("Seconds between refreshes once no event has come for three refreshes, until the next (default: five --refresh-interval; the same as --refresh-interval for one pace).", valueName: "seconds"))
+    var idleRefreshInterval: Double?
 
     @Option(help: "Seconds between scans of what holds each namespace (tasks, mounts, fds, sockets).")
     var holderScanInterval: Double = 10
@@ -38,6 +41,9 @@ struct ProbeOptions: ParsableArguments {
         guard refreshInterval >= 0.1, refreshInterval <= 3600 else {
             throw ValidationError("--refresh-interval must be between 0.1 and 3600 seconds")
         }
+        if let idleRefreshInterval, !(idleRefreshInterval >= refreshInterval && idleRefreshInterval <= 3600) {
+            throw ValidationError("--idle-refresh-interval must be between --refresh-interval (\(refreshInterval)) and 3600 seconds")
+        }
         guard holderScanInterval >= 0.1, holderScanInterval <= 86_400 else {
             throw ValidationError("--holder-scan-interval must be between 0.1 and 86400 seconds")
         }
@@ -58,6 +64,7 @@ struct ProbeOptions: ParsableArguments {
     func apply(to configuration: inout AgentConfiguration) {
         configuration.probeMode = probes
         configuration.refreshInterval = .milliseconds(Int64(refreshInterval * 1000))
+        configuration.idleRefreshInterval = idleRefreshInterval.map { .milliseconds(Int64($0 * 1000)) }
         configuration.holderScanInterval = .milliseconds(Int64(holderScanInterval * 1000))
         configuration.probeLimits.ringBufferBytes = ringBufferKiB * 1024
         configuration.probeLimits.trackedNamespaces = maxNamespaces

@@ -262,5 +262,50 @@ struct ExactnessTests {
         }
         await agent.stop()
     }
+
+    /// A refresh re-reads every namespace the kernel lists. With none coming or going the
+    /// agent refreshes every `--idle-refresh-interval` instead of every `--refresh-interval`;
+    /// the next event brings the refresh interval back, and a namespace no hook sees (in the
+    /// default tracepoint set, one a process unshares and stays in) is still found by the
+    /// next idle refresh. The holder scan, which would find it too, waits a minute here.
+    @Test("idle, refreshes slow to --idle-refresh-interval; the next event brings back --refresh-interval; a namespace no hook sees is found by the next idle refresh",
+          arguments: ProbeConfiguration.everyConfiguration)
+    func idleRefreshPace(probes: ProbeConfiguration) async throws {
+        // Refreshes every 0.5 s (RunningAgent) while events come, every 3 s once idle.
+        let agent = try await RunningAgent(probes: probes, arguments: ["--idle-refresh-interval", "3", "--holder-scan-interval", "60"])
+        func refreshes(over window: Duration) async throws -> Double {
+            let before = try #require(try agent.metrics()["netns_tracer_refreshes_total"])
+            try await Task.sleep(for: window)
+            return try #require(try agent.metrics()["netns_tracer_refreshes_total"]) - before
+        }
+        /// Whether a window of 3.2 s with at most two refreshes (at the refresh interval, six)
+        /// comes within 40 s.
+        func becomesIdle() async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(40)
+            while ContinuousClock.now < deadline {
+                if try await refreshes(over: .milliseconds(3200)) <= 2 { return true }
+            }
+            return false
+        }
+        let idleAtStart = try await becomesIdle()
+        try #require(idleAtStart, "the agent never slowed to its idle pace (at most 2 refreshes in 3.2 s) within 40 s")
+
+        try Host.must(["unshare", "--net", "true"])   // seen by every set, at its exec or exit
+        let afterEvent = try await refreshes(over: .milliseconds(1600))
+        #expect(afterEvent >= 2, "\(afterEvent) refreshes in the 1.6 s after an event (every 0.5 s: 3; idle: at most 1)")
+
+        let idleAgain = try await becomesIdle()
+        try #require(idleAgain, "after the event, the agent never slowed to its idle pace again within 40 s")
+        let (holder, fields) = try await Host.startHolding(["cookie", "120"], fields: 3)  // held INUM COOKIE
+        defer { Host.stop(holder) }
+        let inum = try #require(UInt32(fields[1]))
+        try await eventually("namespace \(inum) is found by a hook or the next idle refresh", timeout: .seconds(8)) {
+            try agent.namespaces().contains { $0.inum == inum && $0.state == "alive" }
+        }
+        let found = try #require(try agent.namespaces().first { $0.inum == inum && $0.state == "alive" })  // the inum of one freed may be reused
+        #expect(found.discoveredBy == nil || found.discoveredBy == "kernel-list",
+                "found by \(found.discoveredBy ?? "a hook"), not by a hook or a refresh")
+        await agent.stop()
+    }
 }
 }

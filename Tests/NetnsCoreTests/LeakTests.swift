@@ -156,6 +156,20 @@ struct LeakTransitionTests {
         #expect(summary(aggregator.leakTransitions(at: 75 * second)) == ["leak_ended orphaned 7 @70 for 60"])
     }
 
+    @Test("one leak ending as another begins, between two looks, is told: the count alone did not change")
+    func sameCountOtherLeaks() {
+        var aggregator = Aggregator(leakThresholds: thresholds)
+        aggregator.apply([event(.created, at: 1, cookie: 7, inum: 100), event(.created, at: 1, cookie: 8, inum: 101)])
+        let mount = Holder(kind: .mount, pid: 1, comm: "init")
+        let task = Holder(kind: .task, pid: 5, comm: "sh")
+        aggregator.apply(HolderScan(timestamp: 10 * second, byCookie: [8: [task]], byInum: [100: [mount]]))
+        #expect(summary(aggregator.leakTransitions(at: 40 * second)) == ["leak_started orphaned 7 @40"])
+        #expect(aggregator.leakTransitions(at: 45 * second).isEmpty)
+        aggregator.apply(HolderScan(timestamp: 50 * second, byCookie: [7: [task]], byInum: [101: [mount]]))
+        #expect(summary(aggregator.leakTransitions(at: 80 * second))
+                    == ["leak_ended orphaned 7 @50 for 40", "leak_started orphaned 8 @80"])
+    }
+
     @Test("a leak that begins and ends between two looks is never told; several are told oldest first")
     func betweenLooksAndOrder() {
         var aggregator = Aggregator(leakThresholds: thresholds)

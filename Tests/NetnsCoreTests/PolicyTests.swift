@@ -13,6 +13,37 @@ struct PolicyTests {
         #expect(full == [15, 30, 45])
     }
 
+    @Test("a refresh at every tick while events arrive, and three after the last; then one in five ticks until the next event")
+    func idlePace() {
+        var schedule = RefreshSchedule(ticksPerIdleRefresh: 5)
+        var events: UInt64 = 0
+        func ticks(_ count: Int, eventEvery: Int = 0) -> [Int] {
+            (1...count).filter { tick in
+                if eventEvery > 0, tick % eventEvery == 0 { events += 1 }
+                return schedule.tick(eventsReceived: events)
+            }
+        }
+        #expect(ticks(6, eventEvery: 1) == Array(1...6), "events at every tick")
+        #expect(ticks(20) == [1, 2, 3, 8, 13, 18], "three quiet refreshes, then every fifth tick")
+        events += 1
+        #expect(ticks(5) == [1, 2, 3, 4], "an event: the next tick refreshes, and three quiet ones after it")
+        #expect(ticks(12, eventEvery: 4) == Array(4...12), "from the first event, one every fourth tick keeps the pace")
+    }
+
+    @Test("one pace when the idle interval is the interval", arguments: [
+        (idle: Duration.seconds(2), interval: Duration.seconds(2), ticks: 1),
+        (idle: .seconds(10), interval: .seconds(2), ticks: 5),
+        (idle: .milliseconds(2500), interval: .milliseconds(500), ticks: 5),
+        (idle: .seconds(3), interval: .seconds(2), ticks: 2),
+        (idle: .seconds(1), interval: .seconds(2), ticks: 1),
+    ])
+    func idleTicks(idle: Duration, interval: Duration, ticks: Int) {
+        #expect(RefreshSchedule.ticks(idle: idle, interval: interval) == ticks)
+        var schedule = RefreshSchedule(ticksPerIdleRefresh: RefreshSchedule.ticks(idle: idle, interval: interval))
+        let refreshed = (1...20).filter { _ in schedule.tick(eventsReceived: 0) }.count
+        #expect(refreshed == (ticks == 1 ? 20 : 3 + (20 - 3) / ticks))
+    }
+
     @Test("a reconciliation follows new losses until one settles them")
     func reconciliation() {
         var schedule = RefreshSchedule()
