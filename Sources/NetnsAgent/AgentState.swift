@@ -69,7 +69,8 @@ public final class AgentState: NamespaceEventSink {
     }
 
     /// Finds the leaks begun and ended by `now` and sends them to the followers. Leaks depend
-    /// on time as well as events, so the agent calls this after every refresh and holder scan.
+    /// on time as well as events, so the agent calls this every refresh interval (whether or
+    /// not a refresh is due) and after every holder scan.
     public func trackLeaks(at now: UInt64) {
         state.withLock { snapshot in
             let transitions = snapshot.aggregator.leakTransitions(at: now)

@@ -157,6 +157,8 @@ struct CommandLineTests {
         (["run", "--probes", "magic"], "magic"),
         (["run", "--ring-buffer-kib", "3"], "--ring-buffer-kib must be a power of two"),
         (["run", "--max-namespaces", "1"], "--max-namespaces must be"),
+        (["run", "--refresh-interval", "5", "--idle-refresh-interval", "2"], "--idle-refresh-interval must be between --refresh-interval (5.0) and 3600"),
+        (["run", "--idle-refresh-interval", "7200"], "--idle-refresh-interval must be between"),
         (["run", "--http-request-timeout", "0"], "--http-request-timeout must be"),
         (["run", "--no-http"], "--no-http leaves nothing to export"),
         (["run", "--no-http", "--textfile", "/tmp/x.prom", "--web.config.file", "/tmp/web.yml"],
