@@ -299,59 +299,12 @@ public final class Agent: Service {
         if let textfile { Self.write(textfile, state: state, configuration: configuration, logger: logger) }
         onReady(exporter?.localAddress)
 
-        await withTaskGroup(of: Void.self) { group in
-            if let textfile {
-                group.addTask { [configuration] in
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: configuration.textfileInterval)
-                        guard !Task.isCancelled else { return }
-                        Self.write(textfile, state: state, configuration: configuration, logger: logger)
-                    }
-                }
-            }
-            group.addTask { [configuration] in
-                var schedule = RefreshSchedule(ticksPerIdleRefresh: RefreshSchedule.ticks(
-                    idle: configuration.idleRefreshInterval ?? configuration.refreshInterval * 5,
-                    interval: configuration.refreshInterval))
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: configuration.refreshInterval)
-                    if schedule.tick(eventsReceived: state.lifecycleRecordsReceived),
-                       let statistics = Self.refresh(probes: probes, state: state, full: schedule.nextRefreshIsFull(), logger: logger),
-                       schedule.needsReconciliation(statistics) {
-                        await pump.catchUp()
-                        if Self.reconcile(probes: probes, state: state, statistics: statistics, logger: logger) {
-                            schedule.reconciled(through: statistics)
-                        }
-                    }
-                    state.trackLeaks(at: ClockMapping.monotonicNow())
-                }
-            }
-            if let kernelLog = prepared.kernelLog {
-                group.addTask { [configuration] in
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: configuration.kernelLogInterval)
-                        guard !Task.isCancelled else { return }
-                        state.apply(kernelLog.read(at: ClockMapping.monotonicNow()))
-                        let overwritten = kernelLog.overwritten
-                        state.update { $0.kernelLog?.overwritten = overwritten }
-                    }
-                }
-            }
-            group.addTask { [configuration] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: configuration.holderScanInterval)
-                    guard !Task.isCancelled else { return }
-                    do {
-                        try scanner.scan()
-                        state.trackLeaks(at: ClockMapping.monotonicNow())
-                    } catch {
-                        logger.warning("holder scan failed", metadata: ["error": "\(error)"])
-                    }
-                }
-            }
-            try? await gracefulShutdown()
-            group.cancelAll()
+        let periodic = PeriodicThread(label: "netns-tracer.periodic") { [configuration, kernelLog = prepared.kernelLog] thread in
+            Self.runPeriodicWork(on: thread, configuration: configuration, probes: probes, state: state, pump: pump,
+                                 scanner: scanner, kernelLog: kernelLog, textfile: textfile, logger: logger)
         }
+        try? await gracefulShutdown()
+        await periodic.stop()
 
         logger.info("shutting down")
         state.events?.finish()
@@ -363,6 +316,55 @@ public final class Agent: Service {
         if let path = configuration.recordPath {
             try state.finishRecording(at: ClockMapping.monotonicNow())
             logger.info("recording written", metadata: ["path": "\(path)"])
+        }
+    }
+
+    /// The agent's periodic work, on one timer and a thread of its own: the kernel log, the
+    /// refresh ticks, the holder scans and the textfile, each at its own interval, in that
+    /// order when several are due. Returns when the thread is stopped.
+    private static func runPeriodicWork(on thread: PeriodicThread, configuration: AgentConfiguration, probes: ProbeSet,
+                                        state: AgentState, pump: EventPump, scanner: HolderScanner, kernelLog: KernelLog?,
+                                        textfile: TextfileWriter?, logger: Logger) {
+        enum Job: Hashable, Sendable { case kernelLog, refresh, holderScan, textfile }
+        var jobs: [(job: Job, interval: Duration)] = [
+            (.refresh, configuration.refreshInterval), (.holderScan, configuration.holderScanInterval),
+        ]
+        if kernelLog != nil { jobs.insert((.kernelLog, configuration.kernelLogInterval), at: 0) }
+        if textfile != nil { jobs.append((.textfile, configuration.textfileInterval)) }
+        var timetable = Timetable(jobs)
+        var schedule = RefreshSchedule(ticksPerIdleRefresh: RefreshSchedule.ticks(
+            idle: configuration.idleRefreshInterval ?? configuration.refreshInterval * 5,
+            interval: configuration.refreshInterval))
+        let start = ContinuousClock.now
+        while let next = timetable.nextDue, thread.sleep(until: start + next) {
+            for job in timetable.due(at: .now - start) {
+                switch job {
+                case .kernelLog:
+                    guard let kernelLog else { continue }
+                    state.apply(kernelLog.read(at: ClockMapping.monotonicNow()))
+                    let overwritten = kernelLog.overwritten
+                    state.update { $0.kernelLog?.overwritten = overwritten }
+                case .refresh:
+                    if schedule.tick(eventsReceived: state.lifecycleRecordsReceived),
+                       let statistics = refresh(probes: probes, state: state, full: schedule.nextRefreshIsFull(), logger: logger),
+                       schedule.needsReconciliation(statistics) {
+                        pump.catchUpBlocking()
+                        if reconcile(probes: probes, state: state, statistics: statistics, logger: logger) {
+                            schedule.reconciled(through: statistics)
+                        }
+                    }
+                    state.trackLeaks(at: ClockMapping.monotonicNow())
+                case .holderScan:
+                    do {
+                        try scanner.scan()
+                        state.trackLeaks(at: ClockMapping.monotonicNow())
+                    } catch {
+                        logger.warning("holder scan failed", metadata: ["error": "\(error)"])
+                    }
+                case .textfile:
+                    if let textfile { write(textfile, state: state, configuration: configuration, logger: logger) }
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import BPFKit
 import Dispatch
+import Glibc
 import NetnsCore
 import NetnsSystem
 import Synchronization
@@ -65,13 +66,23 @@ public final class EventPump: Sendable {
 
     /// Returns once every event already in the ring buffer has been applied to the state.
     public func catchUp() async {
-        // A poll that starts after this point consumes everything written before it; the
-        // reader may be asleep, so it is interrupted until two polls have completed.
         let start = polls.load(ordering: .acquiring)
-        while polls.load(ordering: .acquiring) < start + 2, !stopRequested.load(ordering: .relaxed) {
-            interrupter.interrupt()
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        while !caughtUp(since: start) { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    /// `catchUp`, blocking the calling thread (one outside the cooperative pool).
+    public func catchUpBlocking() {
+        let start = polls.load(ordering: .acquiring)
+        while !caughtUp(since: start) { usleep(5_000) }
+    }
+
+    /// Whether two polls have completed since `start` polls had (or the reader stopped): a
+    /// poll that starts after a caller asks consumes everything written before it. The reader
+    /// may be asleep, so it is interrupted until then.
+    private func caughtUp(since start: UInt64) -> Bool {
+        guard polls.load(ordering: .acquiring) < start + 2, !stopRequested.load(ordering: .relaxed) else { return true }
+        interrupter.interrupt()
+        return false
     }
 
     /// Stops reading after consuming what is in the buffer, and waits for the thread.

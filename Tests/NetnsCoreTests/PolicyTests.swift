@@ -44,6 +44,23 @@ struct PolicyTests {
         #expect(refreshed == (ticks == 1 ? 20 : 3 + (20 - 3) / ticks))
     }
 
+    @Test("one timer for every periodic job: a wake-up only when one is due, each at its interval, in the given order")
+    func timetable() {
+        var timetable = Timetable([(job: "log", interval: .seconds(1)), (job: "refresh", interval: .seconds(2)),
+                                   (job: "scan", interval: .seconds(10))])
+        var wakes: [(Duration, [String])] = []
+        while let next = timetable.nextDue, next <= .seconds(10) {
+            wakes.append((next, timetable.due(at: next)))
+        }
+        #expect(wakes.map(\.0) == (1...10).map { Duration.seconds($0) }, "the union of the three, one wake-up each")
+        #expect(wakes.map(\.1) == (1...10).map { second in
+            ["log"] + (second % 2 == 0 ? ["refresh"] : []) + (second == 10 ? ["scan"] : [])
+        })
+        #expect(timetable.due(at: .milliseconds(10_999)) == ["log"], "a wake-up within the slack finds its job due")
+        #expect(timetable.due(at: .seconds(15)) == ["log", "refresh"], "late: each once, not once per missed interval")
+        #expect(timetable.nextDue == .seconds(16), "then one interval after the late wake-up")
+    }
+
     @Test("a reconciliation follows new losses until one settles them")
     func reconciliation() {
         var schedule = RefreshSchedule()
