@@ -53,7 +53,7 @@ public struct AgentConfiguration: Sendable {
     /// How often every tracked namespace's refcounts are re-read while events arrive.
     public var refreshInterval: Duration = .seconds(2)
     /// How often once no event has come for a few refreshes (`RefreshSchedule`); nil: five
-    /// refresh intervals.
+    /// refresh intervals, at most an hour.
     public var idleRefreshInterval: Duration?
     /// How often the holders of every namespace are scanned (tasks, mounts, fds, sockets).
     public var holderScanInterval: Duration = .seconds(10)
@@ -333,11 +333,11 @@ public final class Agent: Service {
         if textfile != nil { jobs.append((.textfile, configuration.textfileInterval)) }
         var timetable = Timetable(jobs)
         var schedule = RefreshSchedule(ticksPerIdleRefresh: RefreshSchedule.ticks(
-            idle: configuration.idleRefreshInterval ?? configuration.refreshInterval * 5,
+            idle: configuration.idleRefreshInterval ?? min(configuration.refreshInterval * 5, .seconds(3600)),
             interval: configuration.refreshInterval))
         let start = ContinuousClock.now
         while let next = timetable.nextDue, thread.sleep(until: start + next) {
-            for job in timetable.due(at: .now - start) {
+            for job in timetable.due(at: .now - start) where !thread.isStopping {
                 switch job {
                 case .kernelLog:
                     guard let kernelLog else { continue }
@@ -345,7 +345,8 @@ public final class Agent: Service {
                     let overwritten = kernelLog.overwritten
                     state.update { $0.kernelLog?.overwritten = overwritten }
                 case .refresh:
-                    if schedule.tick(eventsReceived: state.lifecycleRecordsReceived),
+                    let activity = state.refreshActivity
+                    if schedule.tick(eventsReceived: activity.lifecycleRecords, namespacesDying: activity.namespacesDying),
                        let statistics = refresh(probes: probes, state: state, full: schedule.nextRefreshIsFull(), logger: logger),
                        schedule.needsReconciliation(statistics) {
                         pump.catchUpBlocking()

@@ -25,12 +25,15 @@ public final class AgentState: NamespaceEventSink {
     /// A copy of the current state (cheap: the collections are copy-on-write).
     public func snapshot() -> Snapshot { state.withLock { $0 } }
 
-    /// The events received so far that were about a namespace's life rather than a change of
-    /// its refcounts, and the records that failed to decode: what the refresh schedule
-    /// watches. (A refcount changes whenever a socket comes or goes; that alone keeps no
-    /// refresh pace.)
-    public var lifecycleRecordsReceived: UInt64 {
-        state.withLock { $0.recordsReceived - $0.aggregator.counters.eventsByKind[.refs] }
+    /// What the refresh schedule watches: the records received so far that were about a
+    /// namespace's life rather than a change of its refcounts (a refcount changes whenever a
+    /// socket comes or goes; that alone keeps no refresh pace), the cleanup batches' starts
+    /// and ends among them, and the records that failed to decode; and whether any namespace
+    /// is dying.
+    public var refreshActivity: (lifecycleRecords: UInt64, namespacesDying: Bool) {
+        state.withLock {
+            ($0.recordsReceived - $0.aggregator.counters.eventsByKind[.refs], $0.aggregator.count(.dying) > 0)
+        }
     }
 
     /// Applies a batch of decoded events and the cgroup paths newly learnt for them,

@@ -15,13 +15,14 @@ final class PeriodicThread: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
-    /// Starts `body` on a thread named `label`; it sleeps with `sleep(until:)`.
+    /// Starts `body` on a serial queue labelled `label` (a thread it keeps while `body` runs);
+    /// `body` sleeps with `sleep(until:)`.
     init(label: String, body: @escaping @Sendable (PeriodicThread) -> Void) {
         var ends: [Int32] = [-1, -1]
         if pipe(&ends) == 0 {
             for end in ends {
-                _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-                _ = fcntl(end, F_SETFL, O_NONBLOCK)
+                _ = fcntl(end, F_SETFD, FD_CLOEXEC)   // the agent starts no process to inherit them
+                _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
             }
         } else {
             ends = [-1, -1]
@@ -46,10 +47,13 @@ final class PeriodicThread: Sendable {
         return false
     }
 
+    /// Whether a stop was asked for: the work should end before its next job.
+    var isStopping: Bool { stopRequested.load(ordering: .acquiring) }
+
     /// Stops the thread at its next sleep (wakes it if asleep) and waits for the job it is
-    /// running to end.
+    /// running to end. Once: a later call returns at once.
     func stop() async {
-        stopRequested.store(true, ordering: .releasing)
+        guard !stopRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if wakePipe.write >= 0 {
             var byte: UInt8 = 1
             _ = write(wakePipe.write, &byte, 1)

@@ -396,10 +396,8 @@ public struct Aggregator: Sendable {
     /// place, and only those leaking are handed out.
     private func forEachLeak(at now: UInt64, _ body: (borrowing NamespaceRecord, Leak) -> Void) {
         let thresholds = leakThresholds
-        namespaces.storage.withUnsafeBufferPointer { records in
-            for index in records.indices where records[index].cookie != 0 {
-                if let leak = records[index].leak(at: now, thresholds: thresholds) { body(records[index], leak) }
-            }
+        namespaces.forEachRecord { record in
+            if let leak = record.leak(at: now, thresholds: thresholds) { body(record, leak) }
         }
     }
 

@@ -65,6 +65,13 @@ public struct NamespaceTable: Sendable {
         return body(&storage[index])
     }
 
+    /// Reads every record in place, in table order: none is copied unless `body` copies it.
+    func forEachRecord(_ body: (borrowing NamespaceRecord) -> Void) {
+        storage.withUnsafeBufferPointer { records in
+            for index in records.indices where records[index].cookie != 0 { body(records[index]) }
+        }
+    }
+
     /// Changes every record in place.
     mutating func modifyEach(_ body: (inout NamespaceRecord) -> Void) {
         for index in storage.indices where storage[index].cookie != 0 { body(&storage[index]) }

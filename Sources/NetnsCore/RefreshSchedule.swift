@@ -5,12 +5,14 @@
 /// tick; once `quietRefreshesBeforeIdle` refreshes in a row came after no new event (no
 /// namespace made, found, released, torn down or freed: the agent does not count refcount
 /// changes, which every socket makes), it refreshes only every `ticksPerIdleRefresh`th tick,
-/// until the next event. A refresh costs what the host has (each namespace on the kernel's
+/// until the next event. Never while a namespace is dying: a zombie's free (torn down, its
+/// memory held by passive references) is seen only by a refresh re-reading it. A refresh costs what the host has (each namespace on the kernel's
 /// list re-read), and a host whose namespaces neither come nor go gains little from
 /// re-reading their counts every tick.
 public struct RefreshSchedule: Sendable, Equatable {
     /// One refresh in this many re-reads every followed namespace, not only those the kernel
-    /// lists (30 s at the default interval): a safety net under the kernel side's shortcuts.
+    /// lists (30 s at the default interval, while events arrive; five times that when idle):
+    /// a safety net under the kernel side's shortcuts.
     public static let refreshesPerFullRefresh = 15
     /// Refreshes after the one that followed the last event, before the schedule slows to the
     /// idle pace.
@@ -30,17 +32,18 @@ public struct RefreshSchedule: Sendable, Equatable {
         self.ticksPerIdleRefresh = max(1, ticksPerIdleRefresh)
     }
 
-    /// The ticks per idle refresh for these intervals: their ratio, rounded, at least 1.
+    /// The ticks per idle refresh for these intervals: their ratio, rounded up (an idle
+    /// refresh never comes sooner than asked), at least 1.
     public static func ticks(idle: Duration, interval: Duration) -> Int {
         guard interval > .zero else { return 1 }
-        return max(1, Int((idle / interval).rounded()))
+        return max(1, Int(min((idle / interval).rounded(.up), 1e9)))
     }
 
-    /// Counts a tick, given the events the agent has received since it started; true if a
-    /// refresh is due now.
-    public mutating func tick(eventsReceived: UInt64) -> Bool {
+    /// Counts a tick, given the events the agent has received since it started and whether
+    /// any namespace is dying; true if a refresh is due now.
+    public mutating func tick(eventsReceived: UInt64, namespacesDying: Bool = false) -> Bool {
         ticksSinceRefresh += 1
-        if eventsReceived != eventsSeen {
+        if eventsReceived != eventsSeen || namespacesDying {
             eventsSeen = eventsReceived
             quietRefreshes = 0
             ticksSinceRefresh = 0

@@ -2,7 +2,7 @@
 /// one loop that runs them wakes only when some job is due. (A sleeping task per job woke the
 /// runtime's timer thread and a worker for each job apart: at the default intervals, 1.6
 /// wake-ups a second instead of 1.)
-public struct Timetable<Job: Hashable & Sendable>: Sendable {
+public struct Timetable<Job: Sendable>: Sendable {
     private struct Entry: Sendable {
         var job: Job
         var interval: Duration

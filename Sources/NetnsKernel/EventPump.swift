@@ -67,19 +67,19 @@ public final class EventPump: Sendable {
     /// Returns once every event already in the ring buffer has been applied to the state.
     public func catchUp() async {
         let start = polls.load(ordering: .acquiring)
-        while !caughtUp(since: start) { try? await Task.sleep(for: .milliseconds(5)) }
+        while !interruptUnlessCaughtUp(since: start) { try? await Task.sleep(for: .milliseconds(5)) }
     }
 
     /// `catchUp`, blocking the calling thread (one outside the cooperative pool).
     public func catchUpBlocking() {
         let start = polls.load(ordering: .acquiring)
-        while !caughtUp(since: start) { usleep(5_000) }
+        while !interruptUnlessCaughtUp(since: start) { usleep(5_000) }
     }
 
     /// Whether two polls have completed since `start` polls had (or the reader stopped): a
-    /// poll that starts after a caller asks consumes everything written before it. The reader
-    /// may be asleep, so it is interrupted until then.
-    private func caughtUp(since start: UInt64) -> Bool {
+    /// poll that starts after a caller asks consumes everything written before it. Until
+    /// then the reader, which may be asleep, is interrupted at each call.
+    private func interruptUnlessCaughtUp(since start: UInt64) -> Bool {
         guard polls.load(ordering: .acquiring) < start + 2, !stopRequested.load(ordering: .relaxed) else { return true }
         interrupter.interrupt()
         return false

@@ -30,11 +30,19 @@ struct PolicyTests {
         #expect(ticks(12, eventEvery: 4) == Array(4...12), "from the first event, one every fourth tick keeps the pace")
     }
 
-    @Test("one pace when the idle interval is the interval", arguments: [
+    @Test("never idle while a namespace is dying: only a refresh sees a zombie freed")
+    func dyingKeepsPace() {
+        var schedule = RefreshSchedule(ticksPerIdleRefresh: 5)
+        #expect((1...10).filter { _ in schedule.tick(eventsReceived: 0, namespacesDying: true) } == Array(1...10))
+        #expect((1...10).filter { _ in schedule.tick(eventsReceived: 0) } == [1, 2, 3, 8], "none dying: three quiet refreshes, then idle")
+    }
+
+    @Test("one pace when the idle interval is the interval; an idle interval is rounded up to whole ticks", arguments: [
         (idle: Duration.seconds(2), interval: Duration.seconds(2), ticks: 1),
         (idle: .seconds(10), interval: .seconds(2), ticks: 5),
         (idle: .milliseconds(2500), interval: .milliseconds(500), ticks: 5),
         (idle: .seconds(3), interval: .seconds(2), ticks: 2),
+        (idle: .milliseconds(2900), interval: .seconds(2), ticks: 2),
         (idle: .seconds(1), interval: .seconds(2), ticks: 1),
     ])
     func idleTicks(idle: Duration, interval: Duration, ticks: Int) {
