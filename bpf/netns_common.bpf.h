@@ -99,6 +99,9 @@ static __always_inline bool is_net(struct net *net)
 	return is_net_type(net) && read_cookie(net) != 0;
 }
 
+enum listed_visit { VISIT_RELEASE, VISIT_REFRESH };
+__noinline int visit_listed(__u64 net, __u32 visit, __u32 batch);   /* below */
+
 struct release_walk {
 	struct list_walk list;
 	__u32 batch;
@@ -142,7 +145,7 @@ static long release_step(__u64 index, struct release_walk *walk)
 	struct net *net = walk_next(&walk->list);
 	if (!net)
 		return 1;
-	release_listed(net, walk->batch);
+	visit_listed((__u64)net, VISIT_RELEASE, walk->batch);
 	return 0;
 }
 
@@ -274,6 +277,22 @@ static __always_inline bool refresh_listed(struct net *net)
 	return is_followed(net);
 }
 
+/*
+ * One namespace on the list (`net`, at any address), for a batch start or a refresh: returns
+ * whether a refresh left it followed (0 for a batch start). A global function, so the
+ * verifier checks its body once, not at every walk that calls it: as a bpf_loop callback's
+ * inlined body it was most of the start-up's verification (a walk at a batch start verified
+ * 102,438 instructions in 0.22 s on 6.18).
+ */
+__noinline int visit_listed(__u64 net, __u32 visit, __u32 batch)
+{
+	if (visit == VISIT_RELEASE) {
+		release_listed((struct net *)net, batch);
+		return 0;
+	}
+	return refresh_listed((struct net *)net);
+}
+
 struct refresh_walk {
 	struct list_walk list;
 	__s64 followed;   /* namespaces on the list followed after the visit */
@@ -284,7 +303,7 @@ static long refresh_step(__u64 index, struct refresh_walk *walk)
 	struct net *net = walk_next(&walk->list);
 	if (!net)
 		return 1;
-	if (refresh_listed(net))
+	if (visit_listed((__u64)net, VISIT_REFRESH, 0))
 		walk->followed += 1;
 	return 0;
 }
@@ -318,7 +337,7 @@ int refresh(void *ctx)
 		refresh_everything();
 		return 0;
 	}
-	if (refresh_listed(walk_origin(&walk.list)))
+	if (visit_listed((__u64)walk_origin(&walk.list), VISIT_REFRESH, 0))
 		walk.followed += 1;
 	bpf_loop(1 << 20, refresh_step, &walk, 0);
 	walk_finished(&walk.list);
@@ -388,18 +407,6 @@ int identify_own(void *ctx)
  * refuse BTF with an empty data section, and the programs then load without it, their global
  * functions verified inline at every call, far past the verifier's limits. */
 const volatile __u32 netns_walk_limit = NETNS_WALK_LIMIT;
-
-enum listed_visit { VISIT_RELEASE, VISIT_REFRESH };
-
-/* One namespace on the list (`net`, at any address), for a batch start or a refresh. */
-__noinline int visit_listed(__u64 net, __u32 visit, __u32 batch)
-{
-	if (visit == VISIT_RELEASE)
-		release_listed((struct net *)net, batch);
-	else
-		refresh_listed((struct net *)net);
-	return 0;
-}
 
 /* Up to WALK_CHUNK steps of a walk, from `node`: returns the node reached, `start` if the
  * walk came back to it (complete), or 0 if the list could not be read. */

@@ -184,7 +184,8 @@ public final class Agent: Service {
             throw AgentStartError.noProbeSet(error)
         }
         logger.info("probes attached", metadata: ["mode": "\(probes.kind)"])
-        if NamespaceID.matchesCookies(ownCookie: probes.hostCookie) {
+        let nsIdsAreCookies = NamespaceID.matchesCookies(ownCookie: probes.hostCookie)
+        if nsIdsAreCookies {
             state.update { $0.nsIdsAreCookies = true }
             state.events?.nsIds.store(true, ordering: .relaxed)
             logger.info("namespace cookies are the kernel's namespace ids: shown as nsId")
@@ -198,7 +199,7 @@ public final class Agent: Service {
         // The inventory's events wait in the ring buffer until `run()` starts reading it.
         let scanner = HolderScanner(probes: probes, state: state)
         do {
-            let listing = state.snapshot().nsIdsAreCookies ? NamespaceID.listNetworkNamespaces() : nil
+            let listing = nsIdsAreCookies ? NamespaceID.listNetworkNamespaces() : nil
             let held = try scanner.scan(openingPins: true)
             if let listing { useListing(listing, heldAsScanned: held, probes: probes, state: state) }
             try probes.refresh(full: true)
@@ -325,7 +326,7 @@ public final class Agent: Service {
     private static func runPeriodicWork(on thread: PeriodicThread, configuration: AgentConfiguration, probes: ProbeSet,
                                         state: AgentState, pump: EventPump, scanner: HolderScanner, kernelLog: KernelLog?,
                                         textfile: TextfileWriter?, logger: Logger) {
-        enum Job: Hashable, Sendable { case kernelLog, refresh, holderScan, textfile }
+        enum Job: Sendable { case kernelLog, refresh, holderScan, textfile }
         var jobs: [(job: Job, interval: Duration)] = [
             (.refresh, configuration.refreshInterval), (.holderScan, configuration.holderScanInterval),
         ]
