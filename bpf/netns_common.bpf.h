@@ -383,6 +383,7 @@ int identify_own(void *ctx)
 	struct net *own = task_net((struct task_struct *)bpf_get_current_task());
 	if (slot && own)
 		*slot = read_cookie(own);
+	own_net = (__u64)own;
 	return 0;
 }
 

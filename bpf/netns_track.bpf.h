@@ -109,13 +109,14 @@ static __always_inline bool mark_released(struct tracked_net *t, const struct ne
  * saw made (`creation`: CREATED, the current task its creator), or one found afterwards
  * (`kind` CREATED, or DISCOVERED during the first inventory). One found with no active
  * reference left (a list walk's, awaiting its cleanup batch) is reported released. An earlier
- * namespace whose memory this one took keeps its own entry until a scan sees it out.
+ * namespace whose memory this one took keeps its own entry until a scan sees it out. Returns
+ * whether `tracked` holds it now.
  */
-static __always_inline void track_reading(struct net *net, struct tracked_net *known, struct net_reading r, __u32 kind,
+static __always_inline bool track_reading(struct net *net, struct tracked_net *known, struct net_reading r, __u32 kind,
 					  __u32 source, struct task_struct *holder, bool creation)
 {
 	if (!r.cookie)
-		return;                   /* unreadable: counted (read_net) */
+		return false;             /* unreadable: counted (read_net) */
 	if (!known) {
 		/* Followed first: a namespace that cannot be followed is counted, not reported
 		 * (its end would never be seen, and it would stay alive in the agent's eyes). */
@@ -130,23 +131,23 @@ static __always_inline void track_reading(struct net *net, struct tracked_net *k
 			 * released already, is the entry looked up again. */
 			bool sent = emit_for(kind, source, &r, 0, holder, t.created_after_ns);
 			if (sent && r.active != 0)
-				return;
+				return true;
 			struct tracked_net *stored = followed(r.cookie);
 			if (!stored)
-				return;
+				return false;
 			if (!sent)
 				stored->reported = 0;
 			else
 				mark_released(stored, &r, source);
-			return;
+			return true;
 		}
 		if (err != -EEXIST) {
 			count_store_failure(err);
-			return;
+			return false;
 		}
 		known = followed(r.cookie);   /* followed by another CPU meanwhile */
 		if (!known)
-			return;                   /* and seen out already */
+			return false;             /* and seen out already */
 	}
 	/* Already followed. A walk may find a namespace on the list before its creation hook
 	 * returns; the hook still reports it, as only it knows the creator (the agent counts the
@@ -156,6 +157,7 @@ static __always_inline void track_reading(struct net *net, struct tracked_net *k
 		known->seen = 1;
 		known->reported = 1;
 	}
+	return true;
 }
 
 /* track_reading for a namespace found, at any pointer (read with probe reads). */
@@ -166,14 +168,23 @@ static __always_inline void track_net(struct net *net, __u32 kind, __u32 source,
 }
 
 /*
+ * The address of the agent's own namespace (the host's, as a rule), 0 until `identify_own`
+ * runs at load. It is alive while the agent runs, and so while these programs are attached
+ * (the agent pins nothing), and the first inventory follows it: most tasks on a host are in
+ * it, and their forks, execs and exits need no more than this one comparison.
+ */
+__u64 own_net = 0;
+
+/*
  * Namespaces known to be followed, by address and identity: a direct-mapped cache in front of
  * `tracked` for the hooks every fork, exec and exit runs, where the answer is nearly always
  * "followed already". An array lookup is a few instructions (the verifier inlines it); the
  * hash lookup it saves is most of such a hook's cost. A slot is only a hint: it is written
- * after `tracked` said so, and it matches only while the same namespace (same identity) is
- * at that address; `tracked` drops a namespace only once it is freed, and a namespace made
- * at a freed one's address has another identity. Racing writers can tear a slot, which then
- * matches nothing.
+ * once `tracked` holds the namespace (found there, or stored there just now by a creation
+ * hook, for the new namespace's tasks), and it matches only while the same namespace (same
+ * identity) is at that address; `tracked` drops a namespace only once it is freed, and a
+ * namespace made at a freed one's address has another identity. Racing writers can tear a
+ * slot, which then matches nothing.
  */
 #define FOLLOWED_HINT_SLOTS 1024
 struct followed_hint {
@@ -201,22 +212,23 @@ static __always_inline struct followed_hint *followed_hint_at(__u64 key)
 static __always_inline void notice_task_net_btf(struct task_struct *task, bool created, __u32 source)
 {
 	struct net *net = task->nsproxy->net_ns;   /* NULL once the task has left its namespaces */
-	if (!net)
+	if (!net || (__u64)net == own_net)
 		return;
 	__u64 key = (__u64)net;
 	__u64 cookie = cookie_btf(net);
-	struct followed_hint *hint = created ? NULL : followed_hint_at(key);
-	if (hint && hint->net == key && hint->cookie == cookie)
+	struct followed_hint *hint = followed_hint_at(key);
+	if (!hint)
+		return;                   /* never: an array's slot */
+	if (!created && hint->net == key && hint->cookie == cookie)
 		return;
-	struct tracked_net *known = followed(cookie);
-	if (known && (known->seen || !created)) {
-		if (hint) {
-			hint->net = key;
-			hint->cookie = cookie;
-		}
-		return;
+	/* A namespace made just now is new to `tracked` but for a race with a list walk, which
+	 * the store's EEXIST settles: no lookup before it. */
+	struct tracked_net *known = created ? NULL : followed(cookie);
+	if (known || track_reading(net, NULL, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL, created)) {
+		/* A namespace made just now is hinted too: its tasks' exits and execs follow. */
+		hint->net = key;
+		hint->cookie = cookie;
 	}
-	track_reading(net, known, read_net_btf(net), created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
 }
 
 /* notice_task_net_btf for the current task, with probe reads (no bpf_get_current_task_btf
@@ -224,13 +236,11 @@ static __always_inline void notice_task_net_btf(struct task_struct *task, bool c
 static __always_inline void notice_current_net(bool created, __u32 source)
 {
 	struct net *net = task_net((struct task_struct *)bpf_get_current_task());
-	if (!net)
+	if (!net || (__u64)net == own_net)
 		return;
 	struct net_reading r = read_net(net);
-	struct tracked_net *known = followed(r.cookie);
-	if (known && (known->seen || !created))
-		return;
-	track_reading(net, known, r, created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
+	if (created || !followed(r.cookie))
+		track_reading(net, NULL, r, created ? NETNS_EV_CREATED : found_kind(), source, NULL, created);
 }
 
 /* Reports what copy_net_ns returned for a CLONE_NEWNET request: a new net, or an error. */
@@ -240,7 +250,7 @@ static __always_inline void report_copy_net_ns(struct net *result)
 		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_COPY_NET_NS, NULL, (__s32)(long)result);
 	else {
 		struct net_reading r = read_net(result);
-		track_reading(result, followed(r.cookie), r, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL, true);
+		track_reading(result, NULL, r, NETNS_EV_CREATED, NETNS_SRC_COPY_NET_NS, NULL, true);
 	}
 }
 
