@@ -168,16 +168,22 @@ static __always_inline bool emit_for(__u32 kind, __u32 source, const struct net_
 	e->created_after_ns = created_after;
 	/* Probe reads, not plain loads through BTF pointers: this is inlined at every emit,
 	 * and the verifier looks each pointer load's type up by name in the kernel's BTF,
-	 * which made loading the programs half a second slower. */
+	 * which made loading the programs half a second slower. The current task's ids come
+	 * from helpers, two calls for four reads on the creation path. */
 	struct task_struct *task = holder ? holder : (struct task_struct *)bpf_get_current_task();
-	e->pid = BPF_CORE_READ(task, tgid);
-	e->tid = BPF_CORE_READ(task, pid);
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->uid = BPF_CORE_READ(task, real_cred, uid.val);
 	if (holder) {
+		e->pid = BPF_CORE_READ(holder, tgid);
+		e->tid = BPF_CORE_READ(holder, pid);
+		e->uid = BPF_CORE_READ(holder, real_cred, uid.val);
 		e->cgroup_id = 0;
 		BPF_CORE_READ_STR_INTO(&e->comm, holder, comm);
 	} else {
+		__u64 ids = bpf_get_current_pid_tgid();
+		e->pid = ids >> 32;
+		e->tid = (__u32)ids;
+		/* Its credentials: its real ones, but for a moment of override_creds. */
+		e->uid = (__u32)bpf_get_current_uid_gid();
 		e->cgroup_id = bpf_get_current_cgroup_id();
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 	}

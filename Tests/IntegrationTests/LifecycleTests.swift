@@ -81,6 +81,28 @@ struct LifecycleTests {
         await agent.stop()
     }
 
+    @Test("a namespace made by an unprivileged user (uid 65534 with CAP_SYS_ADMIN): its creator is named with that uid", arguments: ProbeConfiguration.eachSet)
+    func unprivilegedCreator(probes: ProbeConfiguration) async throws {
+        let agent = try await RunningAgent(probes: probes)
+        // An ambient capability keeps CAP_SYS_ADMIN across the exec without root, and without
+        // a user namespace, which some kernels refuse to unprivileged users.
+        let holder = try Host.start(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                     "--inh-caps=+sys_admin", "--ambient-caps=+sys_admin",
+                                     "unshare", "--net", "sleep", "120"])
+        defer { Host.stop(holder) }
+        try await eventually("the holder is in its own namespace") {
+            Host.netnsInode(pid: holder.processIdentifier) != Host.netnsInode(pid: getpid())
+        }
+        let inum = try #require(Host.netnsInode(pid: holder.processIdentifier))
+        try await eventually("namespace \(inum) is listed alive with its creator") {
+            try agent.namespaces().contains { $0.inum == inum && $0.state == "alive" && $0.creator != nil }
+        }
+        let listed = try #require(try agent.namespaces().first { $0.inum == inum })
+        #expect(listed.creator?.pid == UInt32(holder.processIdentifier))
+        #expect(listed.creator?.uid == 65534)
+        await agent.stop()
+    }
+
     @Test("ip netns add and del: pinned by a bind mount, then released and freed", arguments: ProbeConfiguration.eachSet)
     func ipNetns(probes: ProbeConfiguration) async throws {
         let agent = try await RunningAgent(probes: probes)
