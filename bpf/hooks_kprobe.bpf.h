@@ -8,9 +8,15 @@
 
 #include "netns_common.bpf.h"
 
-/* Calls in flight, keyed by thread id: copy_net_ns's flags, or (high bit set) setup_net's net. */
+/*
+ * Calls in flight, keyed by thread id: copy_net_ns's flags, or (high bit set) setup_net's net.
+ * A kretprobe has a bounded number of instances (by default twice the CPUs, at least 10), so
+ * more calls in flight at once than that miss their returns and leave their entries behind.
+ * A later call by the same thread overwrites or clears its entry; an LRU map bounds what
+ * threads that never call again leave, without a count.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -21,9 +27,14 @@ struct {
 SEC("kprobe/copy_net_ns")
 int BPF_KPROBE(copy_net_ns_entry, __u64 flags)
 {
-	if (!(flags & CLONE_NEWNET))
-		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (!(flags & CLONE_NEWNET)) {
+		/* Another namespace type made, this one shared: its return (the caller's own
+		 * namespace) is no creation, whatever an earlier call's missed return left. */
+		if (bpf_map_lookup_elem(&pending, &tid))
+			bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	}
 	if (bpf_map_update_elem(&pending, &tid, &flags, BPF_ANY) != 0)
 		count(NETNS_STAT_PENDING_FULL);
 	return 0;
