@@ -50,13 +50,12 @@ static __always_inline void unshare_returned(long ret, struct task_struct *task)
 
 /*
  * Exit hooks only, from 5.15 (bpf_task_pt_regs) on: the first argument of the syscall now
- * returning is read from the task's saved user registers (di on x86-64, kept by unshare and
+ * returning is read from `task`'s saved user registers (di on x86-64, kept by unshare and
  * clone; orig_x0 on arm64, where x0 holds the return value by now). An enter hook would run
  * on every unshare and clone too.
  */
-static __always_inline unsigned long syscall_arg0(void)
+static __always_inline unsigned long syscall_arg0(struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 #if defined(__TARGET_ARCH_arm64)
 	/* PT_REGS_PARM1_CORE_SYSCALL, without its const read-into that newer clang refuses. */
@@ -64,15 +63,18 @@ static __always_inline unsigned long syscall_arg0(void)
 	bpf_core_read(&arg0, sizeof(arg0), &((struct pt_regs___arm64 *)regs)->orig_x0);
 	return arg0;
 #else
-	return PT_REGS_PARM1_CORE_SYSCALL(regs);
+	/* A plain load, not a probe-read call: the helper returns a pointer the verifier knows
+	 * (the kernel's pt_regs). */
+	return regs->di;
 #endif
 }
 
 SEC("tracepoint/syscalls/sys_exit_unshare")
 int unshare_exit(struct syscall_exit *ctx)
 {
-	if (syscall_arg0() & CLONE_NEWNET)
-		unshare_returned(ctx->ret, bpf_get_current_task_btf());
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (syscall_arg0(task) & CLONE_NEWNET)
+		unshare_returned(ctx->ret, task);
 	return 0;
 }
 
@@ -80,7 +82,7 @@ int unshare_exit(struct syscall_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_clone")
 int clone_exit(struct syscall_exit *ctx)
 {
-	if (is_creation_failure(ctx->ret) && (syscall_arg0() & CLONE_NEWNET))
+	if (is_creation_failure(ctx->ret) && (syscall_arg0(bpf_get_current_task_btf()) & CLONE_NEWNET))
 		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
 	return 0;
 }
@@ -91,7 +93,8 @@ int clone3_exit(struct syscall_exit *ctx)
 	__u64 flags = 0;   /* struct clone_args starts with its u64 flags */
 	if (!is_creation_failure(ctx->ret))
 		return 0;
-	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)syscall_arg0()) == 0 && (flags & CLONE_NEWNET))
+	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)syscall_arg0(bpf_get_current_task_btf())) == 0 &&
+	    (flags & CLONE_NEWNET))
 		emit(NETNS_EV_CREATE_FAILED, NETNS_SRC_CLONE, NULL, (__s32)ctx->ret);
 	return 0;
 }
